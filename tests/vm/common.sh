@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# Sourced by the host-side scripts of the qemu suite: paths, messages, the
+# build-dir lock, the guest boot itself and the cached KVM probe.
+
+VM_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VM_REPO_DIR=$(cd "$VM_SRC_DIR/../.." && pwd)
+# shellcheck source=tests/vm/kernel.sh
+. "$VM_SRC_DIR/kernel.sh"
+
+vm_log() { printf 'vm: %s\n' "$*" >&2; }
+vm_die() {
+	printf 'vm: FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# The build dir holds everything generated (stand-in, initramfs, probe cache,
+# per-run dirs). Default: <repo>/build/vm (ignored by git).
+vm_default_build_dir() { printf '%s\n' "${STACKMGR_VM_BUILD_DIR:-$VM_REPO_DIR/build/vm}"; }
+
+# vm_lock DIR: serialise builders of DIR (ctest -j runs several scripts at once).
+# The lock lives on fd 9 until the calling script exits.
+vm_lock() {
+	mkdir -p "$1"
+	exec 9>"$1/.lock"
+	if ! flock -w 900 9; then
+		vm_die "could not lock $1/.lock within 900 s"
+	fi
+}
+
+# vm_need_cmd CMD PACKAGE: fail, naming the package, when CMD is missing.
+vm_need_cmd() {
+	command -v "$1" >/dev/null 2>&1 || vm_die "'$1' not found (package $2; run tests/vm/setup-host.sh)"
+}
+
+# vm_shell_quote ARG: print ARG single-quoted for a POSIX shell.
+vm_shell_quote() {
+	local s=$1
+	printf "'%s'" "${s//\'/\'\\\'\'}"
+}
+
+# vm_make_overlay DIR SCENARIO ARGS_FILE ENV_FILE [SRC=DEST ...]: write DIR/overlay.cpio,
+# a small uncompressed cpio appended after the cached base image. It holds
+# /scenario/run.sh, /scenario/lib.sh, /scenario/args.sh, /scenario/env.sh and
+# the extra files. The kernel unpacks concatenated archives in order, so later
+# files win.
+vm_make_overlay() {
+	local dir=$1 scenario=$2 args=$3 envf=$4
+	shift 4
+	local stage=$dir/overlay
+	rm -rf "$stage"
+	mkdir -p "$stage/scenario"
+	install -m 0755 "$scenario" "$stage/scenario/run.sh"
+	install -m 0644 "$VM_SRC_DIR/guest/lib.sh" "$stage/scenario/lib.sh"
+	install -m 0644 "$args" "$stage/scenario/args.sh"
+	install -m 0644 "$envf" "$stage/scenario/env.sh"
+	printf '%s\n' "$(basename "$scenario" .sh)" >"$stage/scenario/name"
+	local spec src dest
+	for spec in "$@"; do
+		src=${spec%%=*}
+		dest=${spec#*=}
+		[ -e "$src" ] || vm_die "--file $spec: $src does not exist"
+		case $dest in /*) ;; *) vm_die "--file $spec: destination must be absolute" ;; esac
+		mkdir -p "$stage$(dirname "$dest")"
+		cp -a "$src" "$stage$dest"
+	done
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$dir/overlay.cpio"
+}
+
+# vm_qemu ACCEL INITRD RUNDIR TIMEOUT APPEND MEM: boot the guest once. The kernel
+# console goes to RUNDIR/console.log, the scenario's output (guest ttyS1) to
+# RUNDIR/result.log. Prints nothing; returns qemu's exit status (124 = timeout).
+# isa-debug-exit makes qemu exit with (rc << 1) | 1, so an odd status is the
+# scenario's verdict and an even one (0) means the guest ended otherwise
+# (panic with panic=-1 and -no-reboot, triple fault...).
+vm_qemu() {
+	local accel=$1 initrd=$2 rundir=$3 tmo=$4 append=$5 mem=$6
+	local cpu=()
+	[ "$accel" = kvm ] && cpu=(-cpu host)
+	local rc=0
+	timeout --kill-after=5 "$tmo" qemu-system-x86_64 \
+		-accel "$accel" "${cpu[@]}" -m "$mem" -smp 1 \
+		-nodefaults -no-user-config -display none -no-reboot -nic none \
+		-kernel "$KIMAGE" -initrd "$initrd" \
+		-append "console=ttyS0,115200 panic=-1 rdinit=/init $append" \
+		-serial "file:$rundir/console.log" -serial "file:$rundir/result.log" \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		</dev/null >"$rundir/qemu.out" 2>&1 || rc=$?
+	return "$rc"
+}
+
+# vm_accel BUILD_DIR: print tcg or kvm. KVM is used only when a probe boot with
+# a timeout has shown that it works on this machine (on the development
+# machines guests hang under KVM after the decompressor). The probe result is
+# cached in BUILD_DIR/kvm-probe, keyed by qemu version and KVER.
+# STACKMGR_VM_ACCEL=tcg|kvm overrides. Needs the base initramfs.
+vm_accel() {
+	local build=$1
+	case ${STACKMGR_VM_ACCEL:-auto} in
+	tcg | kvm)
+		printf '%s\n' "$STACKMGR_VM_ACCEL"
+		return 0
+		;;
+	auto) ;;
+	*) vm_die "STACKMGR_VM_ACCEL must be tcg, kvm or auto" ;;
+	esac
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		printf 'tcg\n'
+		return 0
+	fi
+	local cache=$build/kvm-probe key
+	key="$(qemu-system-x86_64 --version | head -n1)|$KVER"
+	if [ -f "$cache" ] && [ "$(sed -n 1p "$cache")" = "$key" ]; then
+		sed -n 2p "$cache"
+		return 0
+	fi
+	local dir result=tcg rc=0 t0
+	dir=$(mktemp -d "$build/kvm-probe.XXXXXX")
+	printf '#!/bin/sh\necho kvm-probe-ok\nexit 0\n' >"$dir/probe.sh"
+	printf 'set --\n' >"$dir/args.sh"
+	: >"$dir/env.sh"
+	vm_make_overlay "$dir" "$dir/probe.sh" "$dir/args.sh" "$dir/env.sh"
+	cat "$build/initramfs/base.cpio.gz" "$dir/overlay.cpio" >"$dir/initrd"
+	vm_log "probing KVM (one boot, at most 20 s; the result is cached in $cache)"
+	t0=$SECONDS
+	vm_qemu kvm "$dir/initrd" "$dir" 20 "quiet" 256M || rc=$?
+	if [ "$rc" = 1 ] && grep -q kvm-probe-ok "$dir/result.log" 2>/dev/null; then
+		result=kvm
+	fi
+	vm_log "KVM probe: qemu status $rc after $((SECONDS - t0)) s: using $result"
+	printf '%s\n%s\n' "$key" "$result" >"$cache"
+	rm -rf "$dir"
+	printf '%s\n' "$result"
+}
