@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Lint gate: clang-format (no diff), clang-tidy (.clang-tidy, findings are errors) over the
+# project's sources using BUILD_DIR/compile_commands.json, and shellcheck over every script.
+# Usage: tests/lint.sh BUILD_DIR
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:?usage: tests/lint.sh BUILD_DIR}
+cd "$top"
+
+mapfile -t cxx_files < <(git ls-files '*.cpp' '*.hpp' | grep -v '^tests/vm/')
+mapfile -t sources < <(git ls-files 'detect/*.cpp' 'modules/*.cpp' 'stackmgr/*.cpp')
+mapfile -t scripts < <(git ls-files '*.sh' '.ci/run' 'packaging/stackmgr.init' 'packaging/kernel-postinst.d/*' \
+  'packaging/debian/postinst' 'packaging/debian/prerm' 'packaging/debian/postrm' 2>/dev/null)
+
+status=0
+echo "clang-format: ${#cxx_files[@]} files"
+clang-format --dry-run --Werror "${cxx_files[@]}" || status=1
+
+echo "clang-tidy: ${#sources[@]} files"
+run-clang-tidy -quiet -p "$build" -j "$(nproc)" "${sources[@]/#/$top/}" >"$build/clang-tidy.log" 2>&1 || {
+  grep -E 'warning:|error:' "$build/clang-tidy.log" | sort -u | head -100
+  status=1
+}
+
+echo "shellcheck: ${#scripts[@]} files"
+existing=()
+for script in "${scripts[@]}"; do [ -f "$script" ] && existing+=("$script"); done
+shellcheck -x "${existing[@]}" || status=1
+
+exit "$status"

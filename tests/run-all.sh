@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs every test stackmgr has, from a fresh Debian 12 machine: installs what it needs, builds,
+# then runs lint, the unit tests (plain and under ASan/UBSan), the fuzzers for a bounded time,
+# the real-daemon tests, the packaging tests, the real-kernel suite in qemu, and the benchmarks.
+# This is the README's test command; CI (.ci/run) calls it. Needs root (apt-get, namespaces,
+# module loading in the guest). Exit status: 0 only when every stage passed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${STACKMGR_BUILD_DIR:-$top/build/test}
+asan_build=${STACKMGR_ASAN_BUILD_DIR:-$top/build/asan}
+jobs=$(nproc)
+# Unit tests are everything not in one of the slower labelled suites.
+not_unit="^(vm|pluto|packaging|bench)$"
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+failed=()
+run_stage() {
+  local name=$1
+  shift
+  stage "$name"
+  local started=$SECONDS
+  if "$@"; then
+    echo "--- $name: passed in $((SECONDS - started)) s"
+  else
+    echo "--- $name: FAILED in $((SECONDS - started)) s"
+    failed+=("$name")
+  fi
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "run-all: must run as root: it installs packages, makes network namespaces and boots a kernel" >&2
+  exit 1
+fi
+
+stage "installing build and test dependencies"
+"$top/tests/install-deps.sh"
+
+stage "building (warnings are errors)"
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKMGR_WERROR=ON
+cmake --build "$build" -j "$jobs"
+
+run_stage "lint (clang-format, clang-tidy, shellcheck)" "$top/tests/lint.sh" "$build"
+run_stage "unit tests" ctest --test-dir "$build" --output-on-failure -j "$jobs" -LE "$not_unit"
+
+sanitized_unit_tests() {
+  cmake -S "$top" -B "$asan_build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTACKMGR_WERROR=ON -DSTACKMGR_SANITIZE=ON &&
+    cmake --build "$asan_build" -j "$jobs" &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir "$asan_build" --output-on-failure -j "$jobs" -LE "$not_unit"
+}
+run_stage "unit tests under ASan+UBSan" sanitized_unit_tests
+
+if [ -x "$top/tests/fuzz/run.sh" ]; then
+  run_stage "fuzzers (bounded time)" "$top/tests/fuzz/run.sh"
+fi
+run_stage "real keying daemon (pluto in a network namespace)" \
+  ctest --test-dir "$build" --output-on-failure -L pluto --no-tests=error
+run_stage "packaging (.deb, lintian, install/upgrade/purge in a Debian root)" \
+  ctest --test-dir "$build" --output-on-failure -L packaging --no-tests=error
+run_stage "real-kernel suite (Debian kernel in qemu)" \
+  ctest --test-dir "$build" --output-on-failure -j "$jobs" -L vm --no-tests=error
+run_stage "benchmarks (ratios against baselines measured in the same run)" \
+  ctest --test-dir "$build" --output-on-failure -L bench --no-tests=error
+
+stage "summary"
+if [ "${#failed[@]}" -ne 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all stages passed in $SECONDS s"
