@@ -47,6 +47,7 @@ struct ModuleSubsystem {
   Fact supported = Fact::unknown;          // /proc/modules exists
   Fact modules_disabled = Fact::unknown;   // /proc/sys/kernel/modules_disabled == 1
   Fact cap_sys_module = Fact::unknown;     // CAP_SYS_MODULE in our effective set
+  Fact cap_sys_module_bounding = Fact::unknown;  // in the bounding set: root here could get it
   std::string kernel_release;              // uname -r
   std::string modules_dir;                 // /lib/modules/<release>
   bool modules_dir_exists = false;
@@ -68,6 +69,9 @@ struct Markers {
   bool proc_sys_net_ipsec = false;       // /proc/sys/net/ipsec
   std::vector<std::string> ipsec_interfaces;  // ipsecN net devices
   bool guard_installed = false;          // stackmgr's autoload guard file exists
+  bool proc_net_readable = false;        // /proc/net could be seen: a missing marker means something
+  bool initial_netns = true;             // /proc/net and the interfaces are the initial netns's
+  std::vector<std::string> notes;        // what limited the markers (permissions, netns, XFRM ifaces)
 
   [[nodiscard]] bool any_native() const { return proc_net_pfkey; }
   [[nodiscard]] bool xfrm_framework() const { return xfrm_stat || xfrm_acq_expires; }

@@ -1,0 +1,63 @@
+#include "detect/sysfs_modules.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <string>
+
+namespace detect {
+namespace {
+
+std::string trim(std::string_view text) {
+  const auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return "";
+  return std::string(text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1));
+}
+
+std::string module_dir(std::string_view name) { return "sys/module/" + std::string(name); }
+
+}  // namespace
+
+bool sysfs_modules_visible(const HostRoot& root) { return root.exists("sys/module"); }
+
+std::optional<LoadedModule> read_sysfs_module(const HostRoot& root, std::string_view name) {
+  const std::string dir = module_dir(name);
+  const auto initstate = root.read(dir + "/initstate", 64);
+  if (!initstate) return std::nullopt;
+  LoadedModule module;
+  module.name = std::string(name);
+  const std::string state = trim(*initstate);
+  if (state == "live") {
+    module.state = InitState::live;
+  } else if (state == "coming") {
+    module.state = InitState::coming;
+  } else if (state == "going") {
+    module.state = InitState::going;
+  } else {
+    return std::nullopt;
+  }
+  module.refcnt = -1;
+  if (const auto refcnt = root.read(dir + "/refcnt", 64)) {
+    const std::string value = trim(*refcnt);
+    int parsed = 0;
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    if (!value.empty() && ec == std::errc{} && ptr == value.data() + value.size()) module.refcnt = parsed;
+  }
+  std::error_code error;
+  std::filesystem::directory_iterator holders(root.path(dir + "/holders"), error);
+  if (!error) {
+    for (auto it = std::filesystem::begin(holders); !error && it != std::filesystem::end(holders);
+         it.increment(error)) {
+      module.holders.push_back(it->path().filename().string());
+    }
+    std::sort(module.holders.begin(), module.holders.end());
+  }
+  return module;
+}
+
+bool sysfs_shows_builtin(const HostRoot& root, std::string_view name) {
+  const std::string dir = module_dir(name);
+  return root.exists(dir) && !root.exists(dir + "/initstate");
+}
+
+}  // namespace detect
