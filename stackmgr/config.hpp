@@ -1,0 +1,117 @@
+#pragma once
+// stackmgr's configuration: every key has a default, so no file is needed to start.
+// File: /etc/stackmgr/stackmgr.toml (TOML). Format and keys: docs/config.md.
+// (Contract draft shared by the config loader and the supervisor; extend additively.)
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "detect/catalog.hpp"
+#include "detect/error.hpp"
+#include "detect/stack.hpp"
+
+namespace stackmgr {
+
+inline constexpr const char* kDefaultConfigFile = "/etc/stackmgr/stackmgr.toml";
+
+// How stackmgr treats kernel modules.
+enum class ModuleMode {
+  manage,    // plan, load, unload and verify modules (the default)
+  external,  // modules are managed elsewhere (containers, built-in stacks): only verify
+};
+
+// Where the stack choice came from (precedence: command line > state file of the last
+// switch > stackmgr config > ipsec.conf protostack= > auto).
+enum class ChoiceSource { command_line, state_file, config, ipsec_conf, automatic };
+
+struct DaemonConfig {
+  // argv template, no shell. Placeholders: {stack} (native|klips), {protostack}
+  // (netkey|klips), {rundir}, {notify_socket}, {ipsec_conf}. Per stack; an empty argv (or no
+  // entry) means "no daemon". argv[0] is an absolute path. Expand with expand_argv().
+  std::map<detect::Stack, std::vector<std::string>> argv;
+  std::map<std::string, std::string> environment;  // passed as the daemon's whole environment
+  std::chrono::milliseconds ready_timeout{10000};  // fall back to "ready" if no READY=1 by then
+  bool expect_notify = true;                       // the daemon speaks sd_notify (pluto does)
+  std::chrono::milliseconds stop_timeout{10000};   // SIGTERM, then SIGKILL after this
+  std::chrono::milliseconds restart_initial{1000}; // first backoff
+  std::chrono::milliseconds restart_max{60000};    // backoff cap
+  int crash_loop_limit = 5;                        // restarts within the window...
+  std::chrono::milliseconds crash_loop_window{300000};  // ...before stackmgr gives up
+  std::vector<int> no_restart_exit_codes{};        // e.g. configuration errors
+};
+
+struct PathsConfig {
+  std::filesystem::path run_dir = "/run/stackmgr";
+  std::filesystem::path state_dir = "/var/lib/stackmgr";
+  std::filesystem::path ipsec_conf = "/etc/ipsec.conf";
+  // Derived from run_dir unless set: lock, pid file, control socket, notify socket, record.
+  [[nodiscard]] std::filesystem::path lock_file() const { return run_dir / "lock"; }
+  [[nodiscard]] std::filesystem::path pid_file() const { return run_dir / "stackmgr.pid"; }
+  [[nodiscard]] std::filesystem::path control_socket() const { return run_dir / "control.sock"; }
+  [[nodiscard]] std::filesystem::path notify_socket() const { return run_dir / "notify.sock"; }
+  [[nodiscard]] std::filesystem::path module_record() const { return run_dir / "loaded-modules"; }
+  [[nodiscard]] std::filesystem::path journal() const { return state_dir / "journal"; }
+  [[nodiscard]] std::filesystem::path chosen_stack_file() const { return state_dir / "stack"; }
+};
+
+struct Config {
+  std::filesystem::path source;                // the file read, empty when defaults only
+  std::optional<detect::Stack> stack;          // nullopt = auto
+  detect::Stack default_stack = detect::Stack::native;  // auto with nothing active
+  ModuleMode module_mode = ModuleMode::manage;
+  bool allow_ipcomp = false;
+  bool load_helpers = true;
+  bool use_guard = true;
+  std::chrono::milliseconds lock_timeout{30000};
+  detect::Catalog catalog = detect::Catalog::defaults();  // plus [modules] extra entries
+  DaemonConfig daemon;
+  PathsConfig paths;
+};
+
+// A config problem with where it is: "/etc/stackmgr/stackmgr.toml:12: key daemon.stop_timeout: ..."
+struct ConfigError {
+  std::filesystem::path file;
+  int line = 0;      // 0 when not about one line
+  std::string key;   // dotted key, empty when not about one key
+  std::string message;
+  [[nodiscard]] std::string describe() const;
+};
+
+// "manage" or "external"; "command line", "last switch", "stackmgr config", "ipsec.conf", "auto".
+std::string_view to_string(ModuleMode mode);
+std::string_view to_string(ChoiceSource source);
+
+// The daemon argv when the config names none: Debian's libreswan pluto in the foreground,
+// logging to stderr and reading `ipsec_conf`. The same for both stacks.
+std::vector<std::string> default_daemon_argv(const std::filesystem::path& ipsec_conf);
+
+// What load_config returns without a file: Config{} plus default_daemon_argv for both stacks
+// and PATH as the daemon's environment. (A bare Config{} has no daemon argv.)
+Config default_config();
+
+// The values for the placeholders in daemon.argv and daemon.environment.
+struct PlaceholderValues {
+  std::string stack;          // {stack}: native | klips
+  std::string protostack;     // {protostack}: netkey | klips (ipsec.conf's spelling)
+  std::string rundir;         // {rundir}: paths.run_dir
+  std::string notify_socket;  // {notify_socket}: paths.notify_socket()
+  std::string ipsec_conf;     // {ipsec_conf}: paths.ipsec_conf
+};
+
+// The values for running the daemon of `config` on `stack`.
+PlaceholderValues placeholder_values(const Config& config, detect::Stack stack);
+
+// Replaces each {name} in `text`; "{{" and "}}" stand for literal braces. Fails on an unknown
+// name or an unbalanced brace (load_config has already rejected those in a loaded config).
+detect::Result<std::string> expand_placeholders(std::string_view text, const PlaceholderValues& values);
+
+// expand_placeholders on every element.
+detect::Result<std::vector<std::string>> expand_argv(const std::vector<std::string>& argv,
+                                                     const PlaceholderValues& values);
+
+}  // namespace stackmgr
