@@ -23,8 +23,9 @@ bool looks_like_host_name(std::string_view text) {
 }  // namespace
 
 const PolicyEntry* PolicyGroup::covering(const IpAddress& address) const {
-  const auto match = std::find_if(entries.begin(), entries.end(),
-                                  [&](const PolicyEntry& entry) { return entry.subnet.contains(address); });
+  const auto match = std::find_if(entries.begin(), entries.end(), [&](const PolicyEntry& entry) {
+    return entry.narrowing.empty() && entry.subnet.contains(address);
+  });
   return match == entries.end() ? nullptr : &*match;
 }
 
@@ -48,16 +49,16 @@ PolicyGroup parse_policy_group(std::string_view name, std::string_view text, std
     if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     std::istringstream words(line);
     std::string word;
-    while (words >> word) {
-      const ConfLocation where{group.path, number};
-      if (const auto subnet = IpSubnet::parse(word)) {
-        group.entries.push_back(PolicyEntry{*subnet, where});
-      } else if (looks_like_host_name(word)) {
-        group.names.push_back(ConfValue{word, where});
-      } else {
-        problems.push_back(
-            {where, "'" + word + "' is neither an address, a subnet nor a host name; ignored"});
-      }
+    if (!(words >> word)) continue;
+    std::string narrowing;
+    for (std::string more; words >> more;) narrowing += (narrowing.empty() ? "" : " ") + more;
+    const ConfLocation where{group.path, number};
+    if (const auto subnet = IpSubnet::parse(word)) {
+      group.entries.push_back(PolicyEntry{*subnet, where, narrowing});
+    } else if (looks_like_host_name(word)) {
+      group.names.push_back(ConfValue{word, where});
+    } else {
+      problems.push_back({where, "'" + word + "' is neither an address, a subnet nor a host name; ignored"});
     }
   }
   return group;

@@ -1,7 +1,8 @@
 #pragma once
 // FreeS/WAN's opportunistic-encryption policy groups: /etc/ipsec.d/policies/{clear,
 // clear-or-private, private-or-clear, private, block}. Each file lists one address or subnet
-// per line; `#` starts a comment. Read-only; never throws; names are kept, never resolved.
+// per line; `#` starts a comment. Libreswan lets the address be followed by a protocol and
+// ports ("10.0.1.0/24 tcp 0 22"). Read-only; never throws; names are kept, never resolved.
 
 #include <array>
 #include <string>
@@ -22,6 +23,7 @@ inline constexpr std::string_view kDefaultPolicyDirectory = "/etc/ipsec.d/polici
 struct PolicyEntry {
   IpSubnet subnet;
   ConfLocation where;
+  std::string narrowing;  // Libreswan's "tcp 0 22" after the subnet; empty: all traffic
 };
 
 struct PolicyGroup {
@@ -33,7 +35,7 @@ struct PolicyGroup {
 
   // True when the group lists nothing (no address, subnet or name).
   [[nodiscard]] bool empty() const { return entries.empty() && names.empty(); }
-  // The first entry that contains `address`, or nullptr.
+  // The first entry without narrowing that contains `address` (all its traffic), or nullptr.
   [[nodiscard]] const PolicyEntry* covering(const IpAddress& address) const;
 };
 

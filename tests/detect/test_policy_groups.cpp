@@ -41,6 +41,17 @@ TEST(PolicyGroups, MembershipFindsTheCoveringEntry) {
   EXPECT_EQ(group.covering(*IpAddress::parse("2001:db8::1")), nullptr);
 }
 
+TEST(PolicyGroups, LibreswanNarrowingIsKeptAndDoesNotCountAsFullCoverage) {
+  std::vector<ConfProblem> problems;
+  const auto group = parse_policy_group("clear", "0.0.0.0/0  tcp  22  0\n192.0.2.53\n", "/p/clear", problems);
+  EXPECT_TRUE(problems.empty());
+  ASSERT_EQ(group.entries.size(), 2u);
+  EXPECT_EQ(group.entries[0].narrowing, "tcp 22 0");
+  EXPECT_EQ(group.covering(*IpAddress::parse("198.51.100.1")), nullptr);  // only its ssh is clear
+  ASSERT_NE(group.covering(*IpAddress::parse("192.0.2.53")), nullptr);
+  EXPECT_EQ(group.covering(*IpAddress::parse("192.0.2.53"))->where.line, 2);
+}
+
 TEST(PolicyGroups, ReadsAllFiveMissingOnesAreEmpty) {
   TempTree tree;
   tree.write("etc/ipsec.d/policies/private-or-clear", "0.0.0.0/0\n");
