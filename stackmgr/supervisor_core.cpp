@@ -1,0 +1,416 @@
+#include "stackmgr/supervisor_core.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include "stackmgr/exit_codes.hpp"
+
+namespace stackmgr {
+namespace {
+
+using std::chrono::duration_cast;
+
+std::string signal_name(int signo) {
+  const char* abbrev = sigabbrev_np(signo);
+  if (abbrev == nullptr) return "signal " + std::to_string(signo);
+  return std::string("SIG") + abbrev;
+}
+
+std::string seconds_text(Millis duration) {
+  const auto ms = duration.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+// Builds one transition step by step; keeps the handlers short.
+class Step {
+ public:
+  Step(const SupervisionPolicy& policy, State state, SteadyTime now)
+      : policy_(policy), state_(std::move(state)), now_(now) {}
+
+  Transition done() && { return {std::move(state_), std::move(actions_)}; }
+
+  void handle(const Begin& event);
+  void handle(const StackPrepared& event);
+  void handle(const DaemonSpawned& event);
+  void handle(const SpawnFailed& event);
+  void handle(const DaemonReady& event);
+  void handle(const ProcessExited& event);
+  void handle(const TimerFired& event);
+  void handle(const StopRequested& event);
+  void handle(const SignalReceived& event);
+  void handle(const SwitchRequested& event);
+  void handle(const ModuleEvent& event);
+
+ private:
+  void report(Level level, std::string message) { actions_.emplace_back(Report{level, std::move(message)}); }
+  void notify(NotifyKind kind, std::string status = {}) {
+    actions_.emplace_back(NotifySystem{kind, std::move(status)});
+  }
+  [[nodiscard]] std::string daemon_label() const {
+    return policy_.daemon_name + " (pid " + std::to_string(state_.daemon.pid) + ")";
+  }
+  [[nodiscard]] bool finished() const {
+    return state_.phase == Phase::failed || state_.phase == Phase::stopped;
+  }
+  void flush_if_native() {
+    if (state_.active_stack == detect::Stack::native) actions_.emplace_back(FlushKernel{});
+  }
+
+  void start_daemon();
+  void become_ready(std::string how);
+  void daemon_died(const ProcessExit& how);
+  void begin_stop();
+  void after_daemon_stopped();
+  void fail(int exit_code, std::string why);
+  void fire_watchdog();
+  void fire_phase_timer();
+
+  const SupervisionPolicy& policy_;
+  State state_;
+  SteadyTime now_;
+  std::vector<Action> actions_;
+};
+
+constexpr int kExitDaemonFailed = code(Exit::daemon_failed);
+
+void Step::handle(const Begin& event) {
+  if (state_.phase != Phase::idle) return;
+  state_.stack = event.stack;
+  state_.phase = Phase::preparing_stack;
+  if (policy_.watchdog_interval.count() > 0) {
+    state_.watchdog_due = now_ + duration_cast<SteadyTime::duration>(policy_.watchdog_interval / 2);
+  }
+  report(Level::info, "making the " + std::string(detect::to_string(event.stack)) + " stack ready");
+  actions_.emplace_back(PrepareStack{event.stack});
+}
+
+void Step::handle(const StackPrepared& event) {
+  if (state_.phase != Phase::preparing_stack) return;
+  if (!event.ok) {
+    fail(event.exit_code, event.message);
+    return;
+  }
+  state_.active_stack = state_.stack;
+  state_.switch_target.reset();
+  if (!event.message.empty()) report(Level::info, event.message);
+  if (!policy_.has_daemon) {
+    state_.phase = Phase::running;
+    report(Level::info, "no keying daemon is configured for the " +
+                            std::string(detect::to_string(state_.stack)) +
+                            " stack; supervising the stack only");
+    become_ready("");
+    return;
+  }
+  start_daemon();
+}
+
+void Step::start_daemon() {
+  state_.phase = Phase::starting;
+  state_.deadline.reset();
+  state_.daemon.pid = 0;
+  state_.daemon.ready_at.reset();
+  state_.daemon.kill_sent = false;
+  flush_if_native();  // a restarted daemon must not find its predecessor's SAs and policies
+  actions_.emplace_back(SpawnDaemon{state_.stack});
+}
+
+void Step::handle(const DaemonSpawned& event) {
+  if (state_.phase != Phase::starting || state_.daemon.pid != 0) return;
+  state_.daemon.pid = event.pid;
+  state_.daemon.spawned_at = now_;
+  const Millis wait = policy_.readiness == Readiness::notify ? policy_.ready_timeout : policy_.settle_time;
+  state_.deadline = now_ + wait;
+  report(Level::info, "started " + daemon_label() + "; waiting " +
+                          (policy_.readiness == Readiness::notify ? "for READY=1" : "for it to stay up") +
+                          " (up to " + seconds_text(wait) + ")");
+}
+
+void Step::handle(const SpawnFailed& event) {
+  if (state_.phase != Phase::starting || state_.daemon.pid != 0) return;
+  if (event.permanent) {
+    fail(kExitDaemonFailed, "cannot start " + policy_.daemon_name + ": " + event.message +
+                                "; fix daemon.argv in the config, then run 'stackmgr start' again");
+    return;
+  }
+  report(Level::error, "cannot start " + policy_.daemon_name + ": " + event.message);
+  daemon_died(ProcessExit{});
+}
+
+void Step::become_ready(std::string how) {
+  state_.phase = Phase::running;
+  state_.deadline.reset();
+  if (state_.daemon.pid != 0) state_.daemon.ready_at = now_;
+  if (!how.empty()) report(Level::info, std::move(how));
+  if (!state_.announced_ready) {
+    state_.announced_ready = true;
+    notify(NotifyKind::ready, status_line(policy_, state_));
+  } else {
+    notify(NotifyKind::status, status_line(policy_, state_));
+  }
+}
+
+void Step::handle(const DaemonReady& event) {
+  if (state_.phase != Phase::starting || event.pid != state_.daemon.pid || event.pid == 0) return;
+  const auto took = duration_cast<Millis>(now_ - *state_.daemon.spawned_at);
+  become_ready(daemon_label() + " is ready (READY=1 after " + std::to_string(took.count()) + " ms)");
+}
+
+void Step::handle(const ProcessExited& event) {
+  if (event.pid == 0 || event.pid != state_.daemon.pid) return;  // a straggler of an old daemon
+  state_.daemon.last_exit = event.how;
+  state_.daemon.last_exit_at = now_;
+  // Whatever the daemon left behind in its session goes with it.
+  actions_.emplace_back(SignalDaemon{event.pid, SIGKILL, SignalScope::group});
+  if (state_.phase == Phase::stopping) {
+    report(Level::info, daemon_label() + " " + event.how.describe());
+    state_.daemon.pid = 0;
+    after_daemon_stopped();
+    return;
+  }
+  if (state_.phase != Phase::starting && state_.phase != Phase::running) return;
+  daemon_died(event.how);
+}
+
+void Step::daemon_died(const ProcessExit& how) {
+  const std::string who = state_.daemon.pid != 0 ? daemon_label() : policy_.daemon_name;
+  const bool was_ready = state_.daemon.ready_at.has_value();
+  const auto ready_at = state_.daemon.ready_at;
+  state_.daemon.pid = 0;
+  state_.daemon.ready_at.reset();
+  state_.deadline.reset();
+
+  if (how.signal == 0 && how.exit_code >= 0 &&
+      std::find(policy_.no_restart_exit_codes.begin(), policy_.no_restart_exit_codes.end(), how.exit_code) !=
+          policy_.no_restart_exit_codes.end()) {
+    fail(kExitDaemonFailed, who + " " + how.describe() + (was_ready ? "" : " before it was ready") +
+                                ", a code listed in daemon.no_restart_exit_codes: not restarting it; "
+                                "fix its configuration, then run 'stackmgr start' again");
+    return;
+  }
+  // A daemon that ran longer than the longest backoff starts the backoff afresh.
+  if (ready_at && now_ - *ready_at >= policy_.restart_max) state_.daemon.consecutive_crashes = 0;
+  auto& crashes = state_.daemon.crashes;
+  while (!crashes.empty() && now_ - crashes.front() >= policy_.crash_loop_window) crashes.pop_front();
+  if (static_cast<int>(crashes.size()) >= policy_.crash_loop_limit) {
+    fail(kExitDaemonFailed, who + " " + how.describe() + ": it died " + std::to_string(crashes.size() + 1) +
+                                " times within " + seconds_text(policy_.crash_loop_window) +
+                                " (daemon.crash_loop_limit = " + std::to_string(policy_.crash_loop_limit) +
+                                "); giving up. Read its log lines above, fix the cause, then run "
+                                "'stackmgr start' again");
+    return;
+  }
+  crashes.push_back(now_);
+  state_.daemon.consecutive_crashes += 1;
+  const Millis delay = backoff_delay(policy_, state_.daemon.consecutive_crashes);
+  state_.phase = Phase::backoff;
+  state_.deadline = now_ + delay;
+  report(Level::warn, who + " " + how.describe() + (was_ready ? "" : " before it was ready") +
+                          "; restarting in " + seconds_text(delay) + " (restart " +
+                          std::to_string(state_.daemon.restarts + 1) + ")");
+  notify(NotifyKind::status, status_line(policy_, state_));
+}
+
+void Step::handle(const TimerFired&) {
+  if (state_.watchdog_due && now_ >= *state_.watchdog_due) fire_watchdog();
+  if (state_.deadline && now_ >= *state_.deadline) fire_phase_timer();
+}
+
+void Step::fire_watchdog() {
+  notify(NotifyKind::watchdog);
+  state_.watchdog_due = now_ + duration_cast<SteadyTime::duration>(policy_.watchdog_interval / 2);
+}
+
+void Step::fire_phase_timer() {
+  state_.deadline.reset();
+  switch (state_.phase) {
+    case Phase::starting:
+      if (state_.daemon.pid == 0) return;
+      if (policy_.readiness == Readiness::notify) {
+        report(Level::warn, daemon_label() + " sent no READY=1 within " +
+                                seconds_text(policy_.ready_timeout) +
+                                "; assuming it is ready (set daemon.expect_notify = false for a daemon "
+                                "that does not speak sd_notify)");
+        become_ready("");
+      } else {
+        become_ready(daemon_label() + " stayed up for " + seconds_text(policy_.settle_time) +
+                     "; treating it as ready (daemon.expect_notify = false)");
+      }
+      return;
+    case Phase::backoff:
+      state_.daemon.restarts += 1;
+      report(Level::info, "restarting " + policy_.daemon_name + " (restart " +
+                              std::to_string(state_.daemon.restarts) + ")");
+      start_daemon();
+      return;
+    case Phase::stopping:
+      if (!state_.daemon.kill_sent) {
+        state_.daemon.kill_sent = true;
+        state_.deadline = now_ + policy_.kill_timeout;
+        report(Level::warn, daemon_label() + " did not exit within " + seconds_text(policy_.stop_timeout) +
+                                " of SIGTERM; sending SIGKILL");
+        actions_.emplace_back(SignalDaemon{state_.daemon.pid, SIGKILL, SignalScope::group});
+        return;
+      }
+      fail(kExitDaemonFailed, daemon_label() + " did not exit even " + seconds_text(policy_.kill_timeout) +
+                                  " after SIGKILL (stuck in the kernel?); it may still be running");
+      return;
+    default: return;
+  }
+}
+
+void Step::begin_stop() {
+  if (state_.daemon.pid == 0) {
+    state_.deadline.reset();
+    after_daemon_stopped();
+    return;
+  }
+  state_.phase = Phase::stopping;
+  state_.daemon.kill_sent = false;
+  state_.deadline = now_ + policy_.stop_timeout;
+  report(Level::info,
+         "stopping " + daemon_label() + ": SIGTERM, SIGKILL after " + seconds_text(policy_.stop_timeout));
+  actions_.emplace_back(SignalDaemon{state_.daemon.pid, SIGTERM, SignalScope::process});
+}
+
+void Step::after_daemon_stopped() {
+  state_.deadline.reset();
+  state_.daemon.ready_at.reset();
+  if (state_.switch_target) {
+    flush_if_native();
+    state_.stack = *state_.switch_target;
+    state_.phase = Phase::preparing_stack;
+    report(Level::info, "switching to the " + std::string(detect::to_string(state_.stack)) + " stack");
+    actions_.emplace_back(PrepareStack{state_.stack});
+    return;
+  }
+  flush_if_native();
+  if (state_.unload_on_stop) actions_.emplace_back(UnloadOwnModules{});
+  state_.phase = Phase::stopped;
+  state_.exit_code = 0;
+  report(Level::info, "stopped");
+  actions_.emplace_back(Finish{0});
+}
+
+void Step::fail(int exit_code, std::string why) {
+  state_.phase = Phase::failed;
+  state_.deadline.reset();
+  state_.failure = why;
+  state_.exit_code = exit_code;
+  report(Level::error, why);
+  notify(NotifyKind::status, status_line(policy_, state_));
+  flush_if_native();  // a dead daemon's SAs and policies must not stay behind
+  actions_.emplace_back(Finish{exit_code});
+}
+
+void Step::handle(const StopRequested& event) {
+  if (finished()) return;
+  state_.unload_on_stop = state_.unload_on_stop || event.unload;
+  state_.switch_target.reset();
+  if (state_.phase == Phase::stopping) return;
+  notify(NotifyKind::stopping);
+  begin_stop();
+}
+
+void Step::handle(const SignalReceived& event) {
+  if (event.signo == SIGHUP) {
+    report(Level::info,
+           "SIGHUP: stackmgr has no reload; ignoring it (use 'stackmgr stop' and 'stackmgr start')");
+    return;
+  }
+  if (event.signo != SIGTERM && event.signo != SIGINT) return;
+  if (finished()) return;
+  if (state_.phase == Phase::stopping && !state_.daemon.kill_sent && state_.daemon.pid != 0) {
+    state_.daemon.kill_sent = true;
+    state_.deadline = now_ + policy_.kill_timeout;
+    report(Level::warn,
+           signal_name(event.signo) + " again while stopping: sending SIGKILL to " + daemon_label());
+    actions_.emplace_back(SignalDaemon{state_.daemon.pid, SIGKILL, SignalScope::group});
+    return;
+  }
+  report(Level::info, signal_name(event.signo) + " received: stopping");
+  handle(StopRequested{});
+}
+
+void Step::handle(const SwitchRequested& event) {
+  if (state_.phase != Phase::running && state_.phase != Phase::starting && state_.phase != Phase::backoff) {
+    report(Level::warn, "cannot switch now: the supervisor is " + std::string(to_string(state_.phase)));
+    return;
+  }
+  if (state_.active_stack == event.target && state_.phase == Phase::running) {
+    report(Level::info, "already on the " + std::string(detect::to_string(event.target)) + " stack");
+    return;
+  }
+  state_.switch_target = event.target;
+  begin_stop();
+}
+
+void Step::handle(const ModuleEvent& event) {
+  if (finished() || state_.phase == Phase::preparing_stack) return;
+  report(Level::debug, "module " + event.module + (event.added ? " appeared" : " went away"));
+  actions_.emplace_back(CheckStack{});
+}
+
+}  // namespace
+
+std::string ProcessExit::describe() const {
+  if (signal != 0) return "was killed by " + signal_name(signal);
+  if (exit_code < 0) return "could not be started";
+  return "exited with code " + std::to_string(exit_code);
+}
+
+std::string_view to_string(Phase phase) {
+  switch (phase) {
+    case Phase::idle: return "idle";
+    case Phase::preparing_stack: return "preparing-stack";
+    case Phase::starting: return "starting";
+    case Phase::running: return "running";
+    case Phase::backoff: return "backoff";
+    case Phase::stopping: return "stopping";
+    case Phase::failed: return "failed";
+    case Phase::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+Transition on_event(const SupervisionPolicy& policy, State state, const Event& event, SteadyTime now) {
+  Step step(policy, std::move(state), now);
+  std::visit([&step](const auto& concrete) { step.handle(concrete); }, event);
+  return std::move(step).done();
+}
+
+std::optional<SteadyTime> next_deadline(const State& state) {
+  if (state.phase == Phase::failed || state.phase == Phase::stopped) return std::nullopt;
+  if (!state.deadline) return state.watchdog_due;
+  if (!state.watchdog_due) return state.deadline;
+  return std::min(*state.deadline, *state.watchdog_due);
+}
+
+Millis backoff_delay(const SupervisionPolicy& policy, int consecutive) {
+  Millis delay = policy.restart_initial;
+  for (int i = 1; i < consecutive && delay < policy.restart_max; ++i) delay *= 2;
+  return std::min(delay, policy.restart_max);
+}
+
+std::string status_line(const SupervisionPolicy& policy, const State& state) {
+  const std::string stack =
+      "stack " + std::string(detect::to_string(state.active_stack.value_or(state.stack)));
+  switch (state.phase) {
+    case Phase::idle:
+    case Phase::preparing_stack: return "preparing " + stack;
+    case Phase::starting: return stack + ", starting " + policy.daemon_name;
+    case Phase::running:
+      if (!policy.has_daemon) return stack + ", no keying daemon";
+      return stack + ", " + policy.daemon_name + " pid " + std::to_string(state.daemon.pid) +
+             (state.daemon.restarts > 0 ? " (restarts: " + std::to_string(state.daemon.restarts) + ")" : "");
+    case Phase::backoff: return stack + ", " + policy.daemon_name + " died; restarting";
+    case Phase::stopping: return stack + ", stopping " + policy.daemon_name;
+    case Phase::failed: return "failed: " + state.failure;
+    case Phase::stopped: return "stopped";
+  }
+  return stack;
+}
+
+}  // namespace stackmgr
