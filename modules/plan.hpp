@@ -21,23 +21,31 @@ enum class StepKind {
 };
 std::string_view to_string(StepKind kind);
 
+// Whether a step's failure fails the run.
+enum class Need {
+  required,     // a failure stops the run and rolls it back
+  best_effort,  // cleanup (a dependency stackmgr loaded): kept, not failed, when still in use
+};
+std::string_view to_string(Need need);
+
 struct Step {
   StepKind kind = StepKind::insert;
   std::string module;  // empty for guard steps
   std::string reason;  // why this step is in the plan, for the admin
+  Need need = Need::required;
 };
 
 // Which safety rule a refusal comes from. Stable names: they appear in --json output.
 enum class Rule {
-  klips_over_native,      // 1: never insert KLIPS while a native module is live or coming
-  native_over_klips,      // 2: never insert a native module while KLIPS is live
-  both_builtin,           // 3: both stacks built in
-  current_builtin,        // 4: the current stack is built in and cannot be unloaded
-  busy_module,            // 5: a module to unload is held from outside the stack
-  no_module_operations,   // 6: modules_disabled, no CAP_SYS_MODULE, or no module support
-  blacklisted,            // 7: a module to load is blacklisted
-  module_missing,         // a core module is not on disk for this kernel
-  broken_state,           // detection found markers that disagree with module states
+  klips_over_native,     // 1: never insert KLIPS while a native module is live or coming
+  native_over_klips,     // 2: never insert a native module while KLIPS is live
+  both_builtin,          // 3: both stacks built in
+  current_builtin,       // 4: the current stack is built in and cannot be unloaded
+  busy_module,           // 5: a module to unload is held from outside the stack
+  no_module_operations,  // 6: modules_disabled, no CAP_SYS_MODULE, or no module support
+  blacklisted,           // 7: a module to load is blacklisted
+  module_missing,        // a core module is not on disk for this kernel
+  broken_state,          // detection found markers that disagree with module states
 };
 std::string_view to_string(Rule rule);
 
@@ -59,9 +67,9 @@ using PlanOrRefusal = std::variant<Plan, Refusal>;
 
 // The admin's choices that shape a plan.
 struct Policy {
-  bool allow_ipcomp = false;   // load ipcomp/ipcomp6 (insecure on the native stack; seed)
-  bool load_helpers = true;    // load helper modules that are on disk
-  bool use_guard = true;       // keep the autoload guard while KLIPS is chosen
+  bool allow_ipcomp = false;           // load ipcomp/ipcomp6 (insecure on the native stack; seed)
+  bool load_helpers = true;            // load helper modules that are on disk
+  bool use_guard = true;               // keep the autoload guard while KLIPS is chosen
   std::set<std::string> loaded_by_us;  // modules stackmgr itself loaded (from its record)
 };
 
