@@ -1,0 +1,117 @@
+#include "modules/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+#include <string>
+
+namespace modules {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  [[nodiscard]] int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string temporary_name(const std::string& name) {
+  std::random_device random;
+  return "." + name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
+}
+
+detect::Status write_all(int fd, std::string_view content, const std::string& what) {
+  while (!content.empty()) {
+    const ssize_t written = ::write(fd, content.data(), content.size());
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return detect::error_from_errno(errno, "writing " + what);
+    }
+    content.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return {};
+}
+
+}  // namespace
+
+detect::Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                                     mode_t mode) {
+  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  const std::string name = path.filename().string();
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dirfd.get() < 0) return detect::error_from_errno(errno, "opening directory " + dir.string());
+
+  const std::string temporary = temporary_name(name);
+  Fd fd(::openat(dirfd.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (fd.get() < 0) return detect::error_from_errno(errno, "creating " + (dir / temporary).string());
+  const auto fail = [&](int errnum, const std::string& what) {
+    ::unlinkat(dirfd.get(), temporary.c_str(), 0);
+    return detect::error_from_errno(errnum, what);
+  };
+  if (detect::Status status = write_all(fd.get(), content, (dir / temporary).string()); !status) {
+    ::unlinkat(dirfd.get(), temporary.c_str(), 0);
+    return status;
+  }
+  // The umask may have narrowed the mode; the file's readers expect exactly `mode`.
+  if (::fchmod(fd.get(), mode) != 0) return fail(errno, "setting the mode of " + (dir / temporary).string());
+  if (::fsync(fd.get()) != 0) return fail(errno, "syncing " + (dir / temporary).string());
+  if (::close(fd.release()) != 0) return fail(errno, "closing " + (dir / temporary).string());
+  if (::renameat(dirfd.get(), temporary.c_str(), dirfd.get(), name.c_str()) != 0) {
+    return fail(errno, "renaming " + (dir / temporary).string() + " to " + path.string());
+  }
+  if (::fsync(dirfd.get()) != 0) return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  return {};
+}
+
+detect::Status remove_file_durably(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dirfd.get() < 0) {
+    if (errno == ENOENT) return {};
+    return detect::error_from_errno(errno, "opening directory " + dir.string());
+  }
+  if (::unlinkat(dirfd.get(), path.filename().c_str(), 0) != 0) {
+    if (errno == ENOENT) return {};
+    return detect::error_from_errno(errno, "removing " + path.string());
+  }
+  if (::fsync(dirfd.get()) != 0) return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  return {};
+}
+
+detect::Status ensure_directory(const std::filesystem::path& dir, mode_t mode) {
+  struct stat info {};
+  if (::lstat(dir.c_str(), &info) == 0) {
+    if (S_ISLNK(info.st_mode))
+      return detect::Error{ELOOP, dir.string() + " is a symlink; refusing to use it"};
+    if (!S_ISDIR(info.st_mode))
+      return detect::Error{ENOTDIR, dir.string() + " exists and is not a directory"};
+    return {};
+  }
+  if (errno != ENOENT) return detect::error_from_errno(errno, "inspecting " + dir.string());
+  if (dir.has_parent_path() && dir.parent_path() != dir) {
+    if (detect::Status status = ensure_directory(dir.parent_path(), 0755); !status) return status;
+  }
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return detect::error_from_errno(errno, "creating directory " + dir.string());
+  }
+  if (::chmod(dir.c_str(), mode) != 0)
+    return detect::error_from_errno(errno, "setting the mode of " + dir.string());
+  return {};
+}
+
+}  // namespace modules

@@ -1,0 +1,26 @@
+#pragma once
+// Writing small state files so that a reader sees the old content or the new, never a mix:
+// write a temporary file in the same directory, fsync it, rename it over, fsync the directory.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string_view>
+
+#include "detect/error.hpp"
+
+namespace modules {
+
+// Replaces `path` with `content` atomically (mode `mode`). The directory must exist and must
+// not be a symlink; `path` itself is never followed if it is a symlink (it is replaced).
+detect::Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                                     mode_t mode);
+
+// Removes `path` and fsyncs its directory. A missing file is success.
+detect::Status remove_file_durably(const std::filesystem::path& path);
+
+// Creates `dir` (and missing parents) with `mode` when missing. Refuses a path that exists
+// but is not a directory, or is a symlink.
+detect::Status ensure_directory(const std::filesystem::path& dir, mode_t mode);
+
+}  // namespace modules
