@@ -4,7 +4,7 @@
 
 VM_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_REPO_DIR=$(cd "$VM_SRC_DIR/../.." && pwd)
-# shellcheck source=tests/vm/kernel.sh
+# shellcheck source=kernel.sh
 . "$VM_SRC_DIR/kernel.sh"
 
 vm_log() { printf 'vm: %s\n' "$*" >&2; }
@@ -38,8 +38,8 @@ vm_shell_quote() {
 	printf "'%s'" "${s//\'/\'\\\'\'}"
 }
 
-# vm_make_overlay DIR SCENARIO ARGS_FILE ENV_FILE [SRC=DEST ...]: write DIR/overlay.cpio,
-# a small uncompressed cpio appended after the cached base image. It holds
+# vm_make_overlay DIR SCENARIO ARGS_FILE ENV_FILE [SRC=DEST ...]: write DIR/overlay.cpio.gz,
+# a small gzipped cpio appended after the cached base image. It holds
 # /scenario/run.sh, /scenario/lib.sh, /scenario/args.sh, /scenario/env.sh and
 # the extra files. The kernel unpacks concatenated archives in order, so later
 # files win.
@@ -63,24 +63,74 @@ vm_make_overlay() {
 		mkdir -p "$stage$(dirname "$dest")"
 		cp -a "$src" "$stage$dest"
 	done
-	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$dir/overlay.cpio"
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -n -1 >"$dir/overlay.cpio.gz"
 }
 
-# vm_qemu ACCEL INITRD RUNDIR TIMEOUT APPEND MEM: boot the guest once. The kernel
-# console goes to RUNDIR/console.log, the scenario's output (guest ttyS1) to
-# RUNDIR/result.log. Prints nothing; returns qemu's exit status (124 = timeout).
-# isa-debug-exit makes qemu exit with (rc << 1) | 1, so an odd status is the
-# scenario's verdict and an even one (0) means the guest ended otherwise
-# (panic with panic=-1 and -no-reboot, triple fault...).
+# vm_guest_kernel BUILD_DIR: print the kernel file qemu should boot. The Debian
+# bzImage is xz-compressed, and decompressing it under TCG costs about 6 s per
+# boot, so the uncompressed ELF vmlinux inside it is extracted once (cached in
+# BUILD_DIR/kernel) and booted through its PVH entry point. Falls back to the
+# bzImage when the extraction fails or the ELF has no PVH note;
+# STACKMGR_VM_KERNEL=bzimage forces the bzImage. Call with the build lock held.
+vm_guest_kernel() {
+	local build=$1 dir out key magic fmt off
+	if [ "${STACKMGR_VM_KERNEL:-}" = bzimage ]; then
+		printf '%s\n' "$KIMAGE"
+		return 0
+	fi
+	dir=$build/kernel
+	out=$dir/vmlinux-$KVER
+	key=$(sha256sum "$KIMAGE" | cut -d' ' -f1)
+	if [ -f "$out" ] && [ "$(cat "$out.key" 2>/dev/null)" = "$key" ]; then
+		printf '%s\n' "$out"
+		return 0
+	fi
+	mkdir -p "$dir"
+	rm -f "$out" "$out.key"
+	for fmt in xz zstd gzip; do
+		case $fmt in
+		xz) magic=$'\xfd7zXZ\x00' ;;
+		zstd) magic=$'\x28\xb5\x2f\xfd' ;;
+		gzip) magic=$'\x1f\x8b\x08' ;;
+		esac
+		off=$(LC_ALL=C grep -aboF -- "$magic" "$KIMAGE" 2>/dev/null | head -n1 | cut -d: -f1) || true
+		[ -n "$off" ] || continue
+		command -v "$fmt" >/dev/null 2>&1 || continue
+		case $fmt in
+		xz) tail -c "+$((off + 1))" "$KIMAGE" | xz -dc --single-stream >"$out.tmp" 2>/dev/null || true ;;
+		zstd) tail -c "+$((off + 1))" "$KIMAGE" | zstd -dcq >"$out.tmp" 2>/dev/null || true ;;
+		gzip) tail -c "+$((off + 1))" "$KIMAGE" | gzip -dcq >"$out.tmp" 2>/dev/null || true ;;
+		esac
+		# An ELF whose notes include XEN_ELFNOTE_PHYS32_ENTRY (type 0x12) boots via PVH.
+		if [ "$(head -c 4 "$out.tmp" 2>/dev/null)" = $'\x7fELF' ] &&
+			readelf -n "$out.tmp" 2>/dev/null | grep -q 'Xen.*(0x00000012)'; then
+			mv "$out.tmp" "$out"
+			printf '%s\n' "$key" >"$out.key"
+			vm_log "extracted the uncompressed kernel ($fmt) for PVH boot: $out"
+			printf '%s\n' "$out"
+			return 0
+		fi
+		rm -f "$out.tmp"
+	done
+	vm_log "could not extract a PVH-bootable vmlinux from $KIMAGE; booting the bzImage (slower)"
+	printf '%s\n' "$KIMAGE"
+}
+
+# vm_qemu ACCEL KERNEL INITRD RUNDIR TIMEOUT APPEND MEM: boot the guest once.
+# The kernel console goes to RUNDIR/console.log, the scenario's output (guest
+# ttyS1) to RUNDIR/result.log. Prints nothing; returns qemu's exit status (124
+# = timeout). isa-debug-exit makes qemu exit with (rc << 1) | 1, so an odd
+# status is the scenario's verdict and an even one (0) means the guest ended
+# otherwise (panic with panic=-1 and -no-reboot, triple fault...).
 vm_qemu() {
-	local accel=$1 initrd=$2 rundir=$3 tmo=$4 append=$5 mem=$6
+	local accel=$1 kernel=$2 initrd=$3 rundir=$4 tmo=$5 append=$6 mem=$7
 	local cpu=()
 	[ "$accel" = kvm ] && cpu=(-cpu host)
 	local rc=0
 	timeout --kill-after=5 "$tmo" qemu-system-x86_64 \
 		-accel "$accel" "${cpu[@]}" -m "$mem" -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot -nic none \
-		-kernel "$KIMAGE" -initrd "$initrd" \
+		-kernel "$kernel" -initrd "$initrd" \
 		-append "console=ttyS0,115200 panic=-1 rdinit=/init $append" \
 		-serial "file:$rundir/console.log" -serial "file:$rundir/result.log" \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
@@ -119,14 +169,17 @@ vm_accel() {
 	printf 'set --\n' >"$dir/args.sh"
 	: >"$dir/env.sh"
 	vm_make_overlay "$dir" "$dir/probe.sh" "$dir/args.sh" "$dir/env.sh"
-	cat "$build/initramfs/base.cpio.gz" "$dir/overlay.cpio" >"$dir/initrd"
+	cat "$build/initramfs/base.cpio.gz" "$dir/overlay.cpio.gz" >"$dir/initrd"
 	vm_log "probing KVM (one boot, at most 20 s; the result is cached in $cache)"
 	t0=$SECONDS
-	vm_qemu kvm "$dir/initrd" "$dir" 20 "quiet" 256M || rc=$?
+	vm_qemu kvm "$(vm_guest_kernel "$build")" "$dir/initrd" "$dir" 20 "quiet" 256M || rc=$?
 	if [ "$rc" = 1 ] && grep -q kvm-probe-ok "$dir/result.log" 2>/dev/null; then
 		result=kvm
 	fi
 	vm_log "KVM probe: qemu status $rc after $((SECONDS - t0)) s: using $result"
+	if [ "$result" = tcg ] && [ -s "$dir/qemu.out" ]; then
+		vm_log "KVM probe: qemu said: $(tail -n 1 "$dir/qemu.out")"
+	fi
 	printf '%s\n%s\n' "$key" "$result" >"$cache"
 	rm -rf "$dir"
 	printf '%s\n' "$result"

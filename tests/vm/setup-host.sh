@@ -14,6 +14,8 @@ PACKAGES=(
 	gcc                 # the stand-in module and pfkey-hold
 	make
 	libc6-dev # static libc for pfkey-hold
+	binutils   # readelf: finds the PVH entry of the extracted vmlinux
+	xz-utils   # unpacks the vmlinux from Debian's xz bzImage
 	coreutils
 	util-linux # flock
 )
