@@ -67,7 +67,7 @@ expect "a kernel panic fails the run with 125" 125 "$rc"
 expect_grep "the panic is reported from the console" "Kernel panic" "$tmp/panic.out"
 
 rc=0
-"$here/run-guest.sh" --build-dir "$build" --timeout 25 "$here/selftest/hang.sh" >"$tmp/hang.out" 2>&1 || rc=$?
+"$here/run-guest.sh" --build-dir "$build" --timeout 45 "$here/selftest/hang.sh" >"$tmp/hang.out" 2>&1 || rc=$?
 sed 's/^/  | /' "$tmp/hang.out" | tail -n 5
 forget_logs "$tmp/hang.out"
 expect "a hanging scenario fails the run with 124" 124 "$rc"
