@@ -36,7 +36,7 @@ else
 	rm -rf "$out"
 	mkdir -p "$out"
 	cp "$src/ipsec.c" "$src/Kbuild" "$src/Makefile" "$out/"
-	if ! make -s -C "$out" KDIR="$KBUILD" >"$out/build.log" 2>&1; then
+	if ! timeout 600 make -s -C "$out" KDIR="$KBUILD" >"$out/build.log" 2>&1; then
 		cat "$out/build.log" >&2
 		vm_die "stand-in build failed"
 	fi
@@ -58,7 +58,7 @@ key=$(sha256sum "$VM_SRC_DIR/pfkey-hold.c" | cut -d' ' -f1)
 if [ -x "$bin/pfkey-hold" ] && [ "$(cat "$bin/.pfkey-hold.key" 2>/dev/null)" = "$key" ]; then
 	vm_log "pfkey-hold up to date: $bin/pfkey-hold"
 else
-	gcc -static -O2 -Wall -Wextra -Werror -o "$bin/pfkey-hold.tmp" "$VM_SRC_DIR/pfkey-hold.c"
+	timeout 300 gcc -static -O2 -Wall -Wextra -Werror -o "$bin/pfkey-hold.tmp" "$VM_SRC_DIR/pfkey-hold.c"
 	mv "$bin/pfkey-hold.tmp" "$bin/pfkey-hold"
 	printf '%s\n' "$key" >"$bin/.pfkey-hold.key"
 	vm_log "built $bin/pfkey-hold"
