@@ -30,7 +30,7 @@ Snapshot detect_host(const DetectInputs& inputs) {
   snapshot.native = judge_stack(Stack::native, snapshot.modules, snapshot.subsystem, snapshot.markers);
   snapshot.klips = judge_stack(Stack::klips, snapshot.modules, snapshot.subsystem, snapshot.markers);
   OverallJudgement overall =
-      judge_overall(snapshot.native, snapshot.klips, snapshot.modules, snapshot.subsystem, snapshot.markers);
+      judge_overall(snapshot.native, snapshot.klips, snapshot.modules, snapshot.markers);
   snapshot.overall = overall.overall;
   snapshot.reasons = std::move(overall.reasons);
   return snapshot;

@@ -45,7 +45,7 @@ void set_index_facts(ModuleStatus& status, const Result<ModuleLookup>& lookup) {
 std::string index_unknown_why(const Result<ModuleLookup>& lookup, const ModuleSubsystem& subsystem) {
   if (!lookup) return lookup.error().describe();
   if (!subsystem.modules_dir_exists) {
-    return "no module index for kernel " + subsystem.kernel_release + " (" + subsystem.modules_dir +
+    return "there is no module index for kernel " + subsystem.kernel_release + " (" + subsystem.modules_dir +
            " is missing)";
   }
   return "the module index in " + subsystem.modules_dir + " cannot be used";
@@ -77,8 +77,8 @@ void judge_without_module_support(ModuleStatus& status, DiskState disk, const Re
     return;
   }
   status.state = ModuleState::unknown;
-  status.note = "the kernel has no module support and there is no modules.builtin to tell whether " + name +
-                " is built in: " + index_unknown_why(lookup, subsystem);
+  status.note = "the kernel has no module support, and " + index_unknown_why(lookup, subsystem) +
+                " to tell whether it is built in";
   if (marker != nullptr && markers.proc_net_readable) {
     status.note += std::string("; ") + marker + " is missing, so its code is not in this kernel";
   }

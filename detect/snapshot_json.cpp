@@ -3,7 +3,7 @@
 namespace detect {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 json optional_text(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
 

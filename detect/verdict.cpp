@@ -117,10 +117,22 @@ void add_guard_reason(const std::vector<const ModuleStatus*>& cores, std::vector
                     ": kmod will not autoload them; stackmgr lifts the guard before loading them itself");
 }
 
+void add_unknown(std::vector<std::pair<std::string, std::vector<std::string>>>& groups,
+                 const std::string& name, const std::string& note) {
+  for (auto& [text, names] : groups) {
+    if (text == note) {
+      names.push_back(name);
+      return;
+    }
+  }
+  groups.push_back({note, {name}});
+}
+
 StackReport judge_absent_stack(StackReport report, const std::vector<const ModuleStatus*>& cores,
                                const ModuleSubsystem& subsystem, const Markers& markers) {
   std::vector<std::string> blockers;
   std::vector<std::string> loadable;
+  std::vector<std::pair<std::string, std::vector<std::string>>> unknown_groups;  // note -> modules
   for (const ModuleStatus* status : cores) {
     const std::string& name = status->spec.name;
     switch (status->state) {
@@ -137,17 +149,17 @@ StackReport judge_absent_stack(StackReport report, const std::vector<const Modul
       default: {
         const char* marker = presence_marker_name(name);
         if (marker != nullptr && markers.proc_net_readable) {
-          blockers.push_back(name + " is not in the kernel (" + marker +
-                             " is missing), and its module state is "
-                             "unknown: " +
-                             status->note);
+          blockers.push_back(name + " is not in the kernel: " + marker + " is missing");
         } else {
-          blockers.push_back("cannot tell whether " + name +
-                             " is in the kernel or can be loaded: " + status->note);
+          add_unknown(unknown_groups, name, status->note);
         }
         break;
       }
     }
+  }
+  for (const auto& [note, names] : unknown_groups) {
+    blockers.push_back("cannot tell whether " + join(names) + (names.size() > 1 ? " are" : " is") +
+                       " in the kernel or can be loaded: " + note);
   }
   for (std::string& blocker : host_blockers(subsystem)) blockers.push_back(std::move(blocker));
   if (blockers.empty()) {
@@ -268,8 +280,7 @@ std::vector<std::string> marker_disagreements(const std::vector<ModuleStatus>& m
 }
 
 OverallJudgement judge_overall(const StackReport& native, const StackReport& klips,
-                               const std::vector<ModuleStatus>& modules, const ModuleSubsystem& subsystem,
-                               const Markers& markers) {
+                               const std::vector<ModuleStatus>& modules, const Markers& markers) {
   OverallJudgement judgement;
   const std::vector<std::string> disagreements = marker_disagreements(modules, markers);
   const bool native_in = has_code_in_kernel(native.verdict);
@@ -311,11 +322,6 @@ OverallJudgement judge_overall(const StackReport& native, const StackReport& kli
         "XFRM framework built in (" + join(files) +
         "): the kernel can hold XFRM policies, but that says nothing about af_key, esp4 "
         "or ah4, the native stack's modules");
-  }
-  if (subsystem.supported == Fact::no) {
-    judgement.reasons.push_back(
-        "the kernel has no module support: only built-in code counts, and nothing can be "
-        "loaded or unloaded");
   }
   return judgement;
 }

@@ -24,8 +24,7 @@ struct OverallJudgement {
 // both stacks have code in the kernel, broken when markers disagree with module states (only
 // where module states are known), otherwise the stack that is in, or none.
 OverallJudgement judge_overall(const StackReport& native, const StackReport& klips,
-                               const std::vector<ModuleStatus>& modules, const ModuleSubsystem& subsystem,
-                               const Markers& markers);
+                               const std::vector<ModuleStatus>& modules, const Markers& markers);
 
 // The marker/module disagreements judge_overall() reports, one sentence each; empty when the
 // markers agree with the module states or cannot be trusted (/proc/net unreadable).
