@@ -1,5 +1,7 @@
 #include "tests/support/fake_kernel.hpp"
 
+#include "detect/proc_modules.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -77,6 +79,12 @@ FakeKernel FakeKernel::from_fixture(const detect::HostRoot& root, detect::Catalo
   }
   const auto proc_modules = root.read("proc/modules");
   kernel.module_support_ = proc_modules.ok();
+  if (proc_modules) {
+    // A malformed table fails as the real backend's parser fails; well-formed lines still load.
+    if (const auto parsed = detect::parse_proc_modules(*proc_modules); !parsed) {
+      kernel.loaded_problem_ = parsed.error().message;
+    }
+  }
   if (proc_modules) {
     // name size refcnt holders, state address
     std::istringstream lines(*proc_modules);
@@ -195,6 +203,8 @@ void FakeKernel::advance_transitions() const {
 
 detect::Result<std::vector<detect::LoadedModule>> FakeKernel::loaded_modules() const {
   if (!module_support_) return Error{ENOENT, "reading /proc/modules"};
+  if (loaded_errno_ != 0) return Error{loaded_errno_, "reading /proc/modules"};
+  if (!loaded_problem_.empty()) return Error{EBADMSG, loaded_problem_};
   advance_transitions();
   std::vector<detect::LoadedModule> result;
   for (const auto& [name, entry] : modules_) {

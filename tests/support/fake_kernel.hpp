@@ -30,16 +30,19 @@ class FakeKernel final : public detect::ModuleBackend {
   void set_blacklisted(const std::string& name, bool blacklisted = true);
   void set_module_support(bool supported) { module_support_ = supported; }
   void set_index_readable(bool readable) { index_readable_ = readable; }
+  // loaded_modules() fails with `errnum` (EACCES: /proc/modules unreadable) while the kernel
+  // itself keeps working; 0 clears it.
+  void fail_loaded_modules(int errnum) { loaded_errno_ = errnum; }
   // A user-space reference (an open PF_KEY socket, say): remove() fails with EAGAIN while held.
   void hold(const std::string& name);
   void release(const std::string& name);
 
   // --- fault injection ---
-  void fail_insert(const std::string& name, int errnum);   // insert returns -errnum
-  void fail_remove(const std::string& name, int errnum);   // remove returns -errnum
-  void fail_insert_silently(const std::string& name);      // insert "succeeds", nothing loads
-  void stay_coming(const std::string& name, int polls);    // live only after `polls` reads
-  void stay_going(const std::string& name, int polls);     // gone only after `polls` reads
+  void fail_insert(const std::string& name, int errnum);  // insert returns -errnum
+  void fail_remove(const std::string& name, int errnum);  // remove returns -errnum
+  void fail_insert_silently(const std::string& name);     // insert "succeeds", nothing loads
+  void stay_coming(const std::string& name, int polls);   // live only after `polls` reads
+  void stay_going(const std::string& name, int polls);    // gone only after `polls` reads
   void clear_faults();
 
   // --- observing ---
@@ -84,6 +87,8 @@ class FakeKernel final : public detect::ModuleBackend {
   mutable std::map<std::string, Module> modules_;
   bool module_support_ = true;
   bool index_readable_ = true;
+  int loaded_errno_ = 0;
+  std::string loaded_problem_;  // from_fixture: why proc/modules did not parse (EBADMSG)
   std::string crash_reason_;
   int insert_calls_ = 0;
   int remove_calls_ = 0;
