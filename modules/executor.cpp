@@ -77,6 +77,12 @@ class Run {
     std::optional<Refusal> refusal;
   };
 
+  // A failed step from an OS error, with `what` in front of its message.
+  static StepResult failed_with(const detect::Error& error, const std::string& what) {
+    detect::Error described{error.code, what + ": " + error.message};
+    return {StepStatus::failed, described.describe(), described, std::nullopt};
+  }
+
   StepRecord perform(const Step& step, Phase phase);
   StepResult insert(const Step& step, Phase phase);
   StepResult remove(const Step& step);
@@ -182,10 +188,7 @@ Run::StepResult Run::insert(const Step& step, Phase phase) {
       loaded_by_run_.push_back(key);
     }
   }
-  if (!status) {
-    return {StepStatus::failed, "loading " + name + " failed: " + status.error().describe(), status.error(),
-            std::nullopt};
-  }
+  if (!status) return failed_with(status.error(), "loading " + name + " failed");
 
   // Verify: the kernel's PF_KEY -EEXIST conflict can look like success.
   std::optional<LoadedModule> loaded;
@@ -254,10 +257,13 @@ Run::StepResult Run::remove(const Step& step) {
   if (!status) {
     const int code = status.error().code;
     if (code == ENOENT) return {StepStatus::ok, "not loaded; nothing to do", {}, {}};
-    std::string detail = is_busy_errno(code) ? busy_detail(name)
-                                             : "unloading " + name + " failed: " + status.error().describe();
-    if (best_effort) return {StepStatus::skipped, "kept: " + detail, {}, {}};
-    return {StepStatus::failed, detail, detect::Error{code, detail}, std::nullopt};
+    if (is_busy_errno(code)) {
+      const std::string detail = busy_detail(name);
+      if (best_effort) return {StepStatus::skipped, "kept: " + detail, {}, {}};
+      return {StepStatus::failed, detail, detect::Error{code, detail}, std::nullopt};
+    }
+    if (best_effort) return {StepStatus::skipped, "kept: " + status.error().describe(), {}, {}};
+    return failed_with(status.error(), "unloading " + name + " failed");
   }
   unloaded_by_run_.push_back(name);
   if (!wait_for([&] { return !find_loaded(name).has_value(); }, context_.timeouts.going)) {
@@ -271,17 +277,16 @@ Run::StepResult Run::remove(const Step& step) {
 Run::StepResult Run::guard(const Step& step, Phase phase) {
   if (step.kind == StepKind::set_guard) {
     const detect::Status status = context_.guard.set();
-    if (!status) {
-      std::string detail = "installing the autoload guard failed: " + status.error().describe();
-      return {StepStatus::failed, detail, status.error(), std::nullopt};
-    }
+    if (!status) return failed_with(status.error(), "installing the autoload guard failed");
     return {StepStatus::ok, "autoload guard installed", std::nullopt, std::nullopt};
   }
   if (phase == Phase::rollback) {
-    // Never open the door to native autoloads while KLIPS is still in the kernel.
+    // Never open the door to native autoloads while KLIPS that this run brought in is still
+    // in the kernel. KLIPS that was there before the run was there without a guard too.
     const detect::Snapshot fresh = context_.redetect();
     for (const detect::ModuleStatus& status : fresh.modules) {
-      if (status.spec.stack == detect::Stack::klips && detect::is_present(status.state)) {
+      if (status.spec.stack == detect::Stack::klips && detect::is_loaded(status.state) &&
+          !start_loaded_.contains(normal(status.spec.name))) {
         std::string detail =
             "kept the autoload guard: KLIPS (" + status.spec.name + ") is still in the kernel";
         return {StepStatus::failed, detail, detect::Error{0, detail}, std::nullopt};
@@ -289,10 +294,7 @@ Run::StepResult Run::guard(const Step& step, Phase phase) {
     }
   }
   const detect::Status status = context_.guard.clear();
-  if (!status) {
-    std::string detail = "removing the autoload guard failed: " + status.error().describe();
-    return {StepStatus::failed, detail, status.error(), std::nullopt};
-  }
+  if (!status) return failed_with(status.error(), "removing the autoload guard failed");
   return {StepStatus::ok, "autoload guard removed", std::nullopt, std::nullopt};
 }
 
@@ -392,6 +394,7 @@ ExecutionReport Run::execute(const Plan& plan) {
     report_.outcome = Outcome::done;
   }
 
+  report_.final = context_.redetect();
   const std::set<std::string> end = loaded_names();
   for (const std::string& name : loaded_by_run_) {
     if (end.contains(name) && !start_loaded_.contains(name)) report_.loaded.insert(name);
@@ -399,7 +402,6 @@ ExecutionReport Run::execute(const Plan& plan) {
   for (const std::string& name : unloaded_by_run_) {
     if (!end.contains(name) && start_loaded_.contains(name)) report_.unloaded.insert(name);
   }
-  report_.final = context_.redetect();
   return std::move(report_);
 }
 
