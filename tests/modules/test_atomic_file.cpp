@@ -1,0 +1,82 @@
+// Atomic state files: whole content or none, exact mode, no symlink games.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "modules/atomic_file.hpp"
+#include "tests/modules/temp_dir.hpp"
+
+namespace {
+
+using ::testing::HasSubstr;
+using testworld::TempDir;
+
+std::string slurp(const std::filesystem::path& file) {
+  std::ostringstream text;
+  text << std::ifstream(file).rdbuf();
+  return text.str();
+}
+
+mode_t mode_of(const std::filesystem::path& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return 0;
+  return info.st_mode & 07777;
+}
+
+TEST(AtomicFile, WritesAndReplacesWithTheExactMode) {
+  TempDir dir;
+  const auto file = dir.path() / "record";
+  ASSERT_TRUE(modules::write_file_atomically(file, "one\n", 0600).ok());
+  EXPECT_EQ(slurp(file), "one\n");
+  EXPECT_EQ(mode_of(file), 0600U);
+  ASSERT_TRUE(modules::write_file_atomically(file, "two\n", 0640).ok());
+  EXPECT_EQ(slurp(file), "two\n");
+  EXPECT_EQ(mode_of(file), 0640U);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+TEST(AtomicFile, ReplacesASymlinkInsteadOfWritingThroughIt) {
+  TempDir dir;
+  const auto target = dir.path() / "target";
+  std::ofstream(target) << "keep\n";
+  std::filesystem::create_symlink(target, dir.path() / "link");
+  ASSERT_TRUE(modules::write_file_atomically(dir.path() / "link", "new\n", 0600).ok());
+  EXPECT_EQ(slurp(target), "keep\n");
+  EXPECT_FALSE(std::filesystem::is_symlink(dir.path() / "link"));
+}
+
+TEST(AtomicFile, FailsClearlyWhenTheDirectoryIsMissing) {
+  TempDir dir;
+  const detect::Status status = modules::write_file_atomically(dir.path() / "no/such/file", "x", 0600);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ENOENT);
+  EXPECT_THAT(status.error().describe(), HasSubstr("opening directory"));
+}
+
+TEST(AtomicFile, RemoveIsDurableAndIdempotent) {
+  TempDir dir;
+  const auto file = dir.path() / "f";
+  ASSERT_TRUE(modules::write_file_atomically(file, "x", 0600).ok());
+  EXPECT_TRUE(modules::remove_file_durably(file).ok());
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_TRUE(modules::remove_file_durably(file).ok());
+}
+
+TEST(EnsureDirectory, CreatesParentsWithTheModeAndRefusesSymlinksAndFiles) {
+  TempDir dir;
+  const auto nested = dir.path() / "run/stackmgr";
+  ASSERT_TRUE(modules::ensure_directory(nested, 0700).ok());
+  EXPECT_EQ(mode_of(nested), 0700U);
+  EXPECT_TRUE(modules::ensure_directory(nested, 0700).ok());
+
+  std::filesystem::create_directory_symlink(nested, dir.path() / "link");
+  EXPECT_EQ(modules::ensure_directory(dir.path() / "link", 0700).error().code, ELOOP);
+  std::ofstream(dir.path() / "file") << "x";
+  EXPECT_EQ(modules::ensure_directory(dir.path() / "file", 0700).error().code, ENOTDIR);
+}
+
+}  // namespace
