@@ -10,6 +10,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "detect/host.hpp"
+#include "detect/ipsec_conf.hpp"
 #include "stackmgr/config_loader.hpp"
 #include "stackmgr/file_trust.hpp"
 
@@ -632,6 +634,24 @@ ConfigResult load_config(const std::filesystem::path& path, ConfigOrigin origin,
     return ConfigError{file, 0, "", std::move(message)};
   }
   return parse_config(*text, file);
+}
+
+detect::Result<ProtostackSetting> read_protostack(const std::filesystem::path& ipsec_conf, uid_t owner) {
+  detect::Result<std::string> text = read_trusted_file(ipsec_conf, owner);
+  if (!text) {
+    struct stat info {};
+    const bool nothing_there = lstat(ipsec_conf.c_str(), &info) != 0 && errno == ENOENT;
+    if (text.error().code == ENOENT && nothing_there) return ProtostackSetting{};
+    return text.error();
+  }
+  const detect::IpsecConf conf = detect::parse_ipsec_conf(*text, ipsec_conf.string(), detect::HostRoot("/"));
+  for (std::size_t i = 1; i < conf.files.size(); ++i) {
+    if (const detect::Status trusted = check_trusted(conf.files[i], TrustedKind::file, owner); !trusted) {
+      return detect::Error{trusted.error().code,
+                           trusted.error().message + " (included from " + ipsec_conf.string() + ")"};
+    }
+  }
+  return protostack_from(conf);
 }
 
 }  // namespace stackmgr

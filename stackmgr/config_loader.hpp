@@ -10,6 +10,7 @@
 
 #include "stackmgr/config.hpp"
 #include "stackmgr/file_trust.hpp"
+#include "stackmgr/stack_choice.hpp"
 
 namespace stackmgr {
 
@@ -42,5 +43,12 @@ ConfigResult load_config(const std::filesystem::path& path, ConfigOrigin origin,
 
 // Parses TOML `text` as if read from `source`; no file access, no trust check (tests, fuzzers).
 ConfigResult parse_config(std::string_view text, const std::filesystem::path& source);
+
+// protostack= from `config setup` of `ipsec_conf` (Config::paths.ipsec_conf), read with the
+// project's ipsec.conf parser. Refuses ipsec.conf, and each file it includes, unless trusted
+// (pluto runs as root and executes updown scripts named there). A missing file is no setting.
+// An Error means Exit::config.
+detect::Result<ProtostackSetting> read_protostack(const std::filesystem::path& ipsec_conf,
+                                                  uid_t owner = kRootUid);
 
 }  // namespace stackmgr

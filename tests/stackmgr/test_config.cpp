@@ -413,5 +413,47 @@ TEST_F(ConfigFile, RefusesAConfigOwnedBySomeoneElseEvenAtTheDefaultPath) {
       << result.error().describe();
 }
 
+TEST_F(ConfigFile, ReadsProtostackFromIpsecConf) {
+  const fs::path conf = dir_ / "ipsec.conf";
+  std::ofstream(conf) << "version 2\n\nconfig setup\n\tprotostack=klips\n";
+  ASSERT_EQ(chmod(conf.c_str(), 0644), 0);
+  const auto setting = read_protostack(conf, geteuid());
+  ASSERT_TRUE(setting.ok()) << setting.error().describe();
+  ASSERT_TRUE(setting->value.has_value());
+  EXPECT_EQ(*setting->value, "klips");
+  EXPECT_EQ(setting->where, conf.string() + ":4");
+}
+
+TEST_F(ConfigFile, NoIpsecConfIsNoProtostack) {
+  const auto setting = read_protostack(dir_ / "ipsec.conf", geteuid());
+  ASSERT_TRUE(setting.ok()) << setting.error().describe();
+  EXPECT_FALSE(setting->value.has_value());
+}
+
+TEST_F(ConfigFile, RefusesAnIpsecConfOthersCanWrite) {
+  const fs::path conf = dir_ / "ipsec.conf";
+  std::ofstream(conf) << "config setup\n\tprotostack=netkey\n";
+  ASSERT_EQ(chmod(conf.c_str(), 0666), 0);
+  const auto setting = read_protostack(conf, geteuid());
+  ASSERT_FALSE(setting.ok());
+  EXPECT_TRUE(contains(setting.error().message, "refusing " + conf.string())) << setting.error().message;
+}
+
+TEST_F(ConfigFile, RefusesAnIncludedFileOthersCanWrite) {
+  const fs::path conf = dir_ / "ipsec.conf";
+  const fs::path included = dir_ / "more.conf";
+  std::ofstream(conf) << "config setup\n\tprotostack=netkey\ninclude " << included.string() << "\n";
+  std::ofstream(included) << "conn x\n\tleft=1.2.3.4\n";
+  ASSERT_EQ(chmod(conf.c_str(), 0644), 0);
+  ASSERT_EQ(chmod(included.c_str(), 0646), 0);
+  const auto setting = read_protostack(conf, geteuid());
+  ASSERT_FALSE(setting.ok());
+  EXPECT_TRUE(contains(setting.error().message, "refusing " + included.string())) << setting.error().message;
+  EXPECT_TRUE(contains(setting.error().message, "(included from " + conf.string() + ")"))
+      << setting.error().message;
+  ASSERT_EQ(chmod(included.c_str(), 0644), 0);
+  EXPECT_TRUE(read_protostack(conf, geteuid()).ok());
+}
+
 }  // namespace
 }  // namespace stackmgr
