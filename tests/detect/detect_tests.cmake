@@ -11,3 +11,11 @@ foreach(name verdict detector)
   target_link_libraries(test_${name} PRIVATE detect detect_test_support test_support GTest::gmock GTest::gtest_main)
   gtest_discover_tests(test_${name})
 endforeach()
+
+# The real binary, on this host and on fixture roots (needs depmod and the Debian kernel's index).
+add_executable(test_detect_binary test_detect_binary.cpp)
+target_compile_definitions(test_detect_binary PRIVATE STACKMGR_BINARY="$<TARGET_FILE:stackmgr>")
+target_link_libraries(test_detect_binary PRIVATE detect_test_support nlohmann_json::nlohmann_json GTest::gmock
+                                                 GTest::gtest_main)
+add_dependencies(test_detect_binary stackmgr)
+gtest_discover_tests(test_detect_binary)
