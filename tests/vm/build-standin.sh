@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the KLIPS test stand-in (tests/vm/klips-standin) against the headers of
-# KVER and the static pfkey-hold helper, into the build dir:
-#   BUILD/klips-standin/ipsec.ko    BUILD/bin/pfkey-hold
+# KVER and the static helpers pfkey-hold and uevent-pause, into the build dir:
+#   BUILD/klips-standin/ipsec.ko    BUILD/bin/pfkey-hold    BUILD/bin/uevent-pause
 # Rebuilds only when the sources or KVER changed.
 # Usage: build-standin.sh [--build-dir DIR]
 set -eu -o pipefail
@@ -51,15 +51,17 @@ else
 	vm_log "built $out/ipsec.ko"
 fi
 
-# --- pfkey-hold (static, so it needs nothing in the guest) ---
+# --- the guest's helper programs (static, so they need nothing in the guest) ---
 bin=$build/bin
 mkdir -p "$bin"
-key=$(sha256sum "$VM_SRC_DIR/pfkey-hold.c" | cut -d' ' -f1)
-if [ -x "$bin/pfkey-hold" ] && [ "$(cat "$bin/.pfkey-hold.key" 2>/dev/null)" = "$key" ]; then
-	vm_log "pfkey-hold up to date: $bin/pfkey-hold"
-else
-	timeout 300 gcc -static -O2 -Wall -Wextra -Werror -o "$bin/pfkey-hold.tmp" "$VM_SRC_DIR/pfkey-hold.c"
-	mv "$bin/pfkey-hold.tmp" "$bin/pfkey-hold"
-	printf '%s\n' "$key" >"$bin/.pfkey-hold.key"
-	vm_log "built $bin/pfkey-hold"
-fi
+for tool in pfkey-hold uevent-pause; do
+	key=$(sha256sum "$VM_SRC_DIR/$tool.c" | cut -d' ' -f1)
+	if [ -x "$bin/$tool" ] && [ "$(cat "$bin/.$tool.key" 2>/dev/null)" = "$key" ]; then
+		vm_log "$tool up to date: $bin/$tool"
+	else
+		timeout 300 gcc -static -O2 -Wall -Wextra -Werror -o "$bin/$tool.tmp" "$VM_SRC_DIR/$tool.c"
+		mv "$bin/$tool.tmp" "$bin/$tool"
+		printf '%s\n' "$key" >"$bin/.$tool.key"
+		vm_log "built $bin/$tool"
+	fi
+done

@@ -8,7 +8,8 @@
 #   --stackmgr PATH  put PATH into the guest as /usr/sbin/stackmgr (also taken
 #                    from $STACKMGR_BIN); an empty PATH means none
 #   --bin SRC[=DEST] any other program for the guest (see build-initramfs.sh)
-# The guest always gets /usr/sbin/pfkey-hold and iproute2's ip as /sbin/ip.
+# The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause and
+# iproute2's ip as /sbin/ip.
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
@@ -53,7 +54,8 @@ vm_log "kernel $KVER ($KIMAGE)"
 "$here/build-standin.sh" --build-dir "$build"
 
 ip_bin=$(command -v ip) || vm_die "ip not found (package iproute2)"
-args=(--build-dir "$build" --bin "$build/bin/pfkey-hold=/usr/sbin/pfkey-hold" --bin "$ip_bin=/sbin/ip")
+args=(--build-dir "$build" --bin "$build/bin/pfkey-hold=/usr/sbin/pfkey-hold"
+	--bin "$build/bin/uevent-pause=/usr/sbin/uevent-pause" --bin "$ip_bin=/sbin/ip")
 if [ -n "$stackmgr" ]; then
 	[ -x "$stackmgr" ] || vm_die "stackmgr binary $stackmgr does not exist (build the stackmgr target first)"
 	args+=(--bin "$stackmgr=/usr/sbin/stackmgr")
