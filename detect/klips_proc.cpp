@@ -356,8 +356,9 @@ KlipsTable<Row> parse_lines(std::string_view text, std::string_view file, LinePa
     const std::string_view line = text.substr(0, newline);
     text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
     if (line.find_first_not_of(" \t\r\v\f") == std::string_view::npos) continue;
-    const auto report = [&](std::string reason) {
-      table.problems.push_back(ParseProblem{std::string(file), number, shown_text(line), std::move(reason)});
+    const auto report = [&](const std::string& reason) {
+      // Reasons quote fields of the line: they get the same care as the line itself.
+      table.problems.push_back(ParseProblem{std::string(file), number, shown_text(line), shown_text(reason)});
     };
     if (line.size() > kMaxLineLength) {
       report("line is " + std::to_string(line.size()) + " bytes long, over the limit of " +
@@ -370,7 +371,7 @@ KlipsTable<Row> parse_lines(std::string_view text, std::string_view file, LinePa
     }
     Row row;
     if (auto error = parse_line(line, row)) {
-      report(std::move(*error));
+      report(*error);
       continue;
     }
     table.rows.push_back(std::move(row));

@@ -55,6 +55,7 @@ int run_cli(int argc, char** argv) {
 
   Command chosen;
   add_detect_command(app, global, chosen);
+  add_look_command(app, global, chosen);
 
   try {
     app.parse(argc, argv);

@@ -21,6 +21,7 @@ struct GlobalOptions {
 using Command = std::function<int()>;
 
 void add_detect_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
+void add_look_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 
 // Parses argv, runs the chosen command, maps errors to exit codes. main() is only this.
 int run_cli(int argc, char** argv);
