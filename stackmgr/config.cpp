@@ -471,14 +471,16 @@ class Loader {
              "'" + name + "' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
         continue;
       }
+      if (name == "NOTIFY_SOCKET") {
+        fail(key.source(), full,
+             "NOTIFY_SOCKET is set by stackmgr itself (its own socket, when expect_notify is true); remove "
+             "it");
+        continue;
+      }
       const auto value = string_at(node, full);
       if (!value) continue;
       if (value->find('\0') != std::string::npos) {
         fail(node.source(), full, "the value contains a NUL character");
-        continue;
-      }
-      if (std::string problem = placeholder_problem(*value); !problem.empty()) {
-        fail(node.source(), full, problem);
         continue;
       }
       config_.daemon.environment[name] = *value;

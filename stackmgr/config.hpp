@@ -34,7 +34,9 @@ struct DaemonConfig {
   // (netkey|klips), {rundir}, {notify_socket}, {ipsec_conf}. Per stack; an empty argv (or no
   // entry) means "no daemon". argv[0] is an absolute path. Expand with expand_argv().
   std::map<detect::Stack, std::vector<std::string>> argv;
-  std::map<std::string, std::string> environment;  // passed as the daemon's whole environment
+  // Passed as the daemon's whole environment, as written (no placeholders). stackmgr adds
+  // NOTIFY_SOCKET itself, so the config may not set it.
+  std::map<std::string, std::string> environment;
   std::chrono::milliseconds ready_timeout{10000};  // fall back to "ready" if no READY=1 by then
   bool expect_notify = true;                       // the daemon speaks sd_notify (pluto does)
   std::chrono::milliseconds stop_timeout{10000};   // SIGTERM, then SIGKILL after this
@@ -94,7 +96,7 @@ std::vector<std::string> default_daemon_argv(const std::filesystem::path& ipsec_
 // and PATH as the daemon's environment. (A bare Config{} has no daemon argv.)
 Config default_config();
 
-// The values for the placeholders in daemon.argv and daemon.environment.
+// The values for the placeholders in daemon.argv.
 struct PlaceholderValues {
   std::string stack;          // {stack}: native | klips
   std::string protostack;     // {protostack}: netkey | klips (ipsec.conf's spelling)
