@@ -6,7 +6,8 @@ target_compile_definitions(detect_test_support PRIVATE
   STACKMGR_DETECT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures")
 target_link_libraries(detect_test_support PUBLIC detect)
 
-foreach(name verdict detector)
+foreach(name verdict detector proc_modules subsystem guard markers net_devices sysfs_modules module_state
+             snapshot_json)
   add_executable(test_${name} test_${name}.cpp)
   target_link_libraries(test_${name} PRIVATE detect detect_test_support test_support GTest::gmock GTest::gtest_main)
   gtest_discover_tests(test_${name})
@@ -19,3 +20,9 @@ target_link_libraries(test_detect_binary PRIVATE detect_test_support nlohmann_js
                                                  GTest::gtest_main)
 add_dependencies(test_detect_binary stackmgr)
 gtest_discover_tests(test_detect_binary)
+
+# The table lives in stackmgr/ but renders nothing but a detect::Snapshot.
+add_executable(test_render_snapshot test_render_snapshot.cpp)
+target_link_libraries(test_render_snapshot PRIVATE stackmgr_core detect_test_support test_support GTest::gmock
+                                                   GTest::gtest_main)
+gtest_discover_tests(test_render_snapshot)
