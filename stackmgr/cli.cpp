@@ -56,6 +56,8 @@ int run_cli(int argc, char** argv) {
   Command chosen;
   add_detect_command(app, global, chosen);
   add_look_command(app, global, chosen);
+  add_plan_command(app, global, chosen);
+  add_switch_command(app, global, chosen);
 
   try {
     app.parse(argc, argv);
