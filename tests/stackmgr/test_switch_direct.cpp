@@ -1,0 +1,191 @@
+// The direct switch end to end against the fake kernel: lock, detect, plan, execute, record,
+// and the exit code of each outcome.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "stackmgr/switch_direct.hpp"
+#include "tests/modules/temp_dir.hpp"
+#include "tests/modules/world.hpp"
+#include "tests/support/fake_clock.hpp"
+#include "tests/support/fake_guard.hpp"
+
+namespace {
+
+using detect::Stack;
+using stackmgr::Exit;
+using stackmgr::ModuleRecord;
+using stackmgr::SwitchResult;
+using stackmgr::SwitchStatus;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class Recorder final : public stackmgr::SwitchObserver {
+ public:
+  void planned(const modules::Plan& plan) override {
+    events.push_back("planned " + std::to_string(plan.steps.size()));
+  }
+  void step_finished(const modules::StepRecord& record) override {
+    events.push_back(std::string(modules::to_string(record.status)) + " " + record.step.module);
+  }
+  std::vector<std::string> events;
+};
+
+struct Host {
+  testworld::TempDir run;
+  testworld::World world;
+  fake::FakeGuard guard;
+  fake::FakeClock clock;
+  stackmgr::SwitchEnvironment environment{world.kernel, guard, clock, [this] {
+                                            world.facts.guard_installed = guard.is_set();
+                                            return world.snapshot();
+                                          }};
+  Host() {
+    environment.lock_file = run.path() / "run/stackmgr/lock";
+    environment.module_record = run.path() / "run/stackmgr/loaded-modules";
+  }
+
+  SwitchResult switch_to(Stack target, Recorder* observer = nullptr) {
+    stackmgr::SwitchRequest request;
+    request.target = target;
+    request.policy.load_helpers = false;
+    request.wait = stackmgr::LockWait::no_wait;
+    return stackmgr::switch_direct(request, environment, observer);
+  }
+
+  std::set<std::string> recorded() const {
+    const auto record = ModuleRecord::load(environment.module_record);
+    EXPECT_TRUE(record.ok());
+    return record ? record->modules() : std::set<std::string>{};
+  }
+};
+
+TEST(SwitchDirect, DoneRecordsWhatItLoadedAndExitsZero) {
+  Host host;
+  Recorder observer;
+  const SwitchResult result = host.switch_to(Stack::native, &observer);
+  ASSERT_EQ(result.status, SwitchStatus::executed);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::ok);
+  EXPECT_EQ(host.recorded(), (std::set<std::string>{"af_key", "esp4", "ah4", "xfrm_algo"}));
+  EXPECT_THAT(observer.events, ElementsAre("planned 3", "ok af_key", "ok esp4", "ok ah4"));
+}
+
+TEST(SwitchDirect, TheRecordLetsTheNextSwitchCleanUpDependenciesItLoaded) {
+  Host host;
+  ASSERT_EQ(host.switch_to(Stack::native).report->outcome, modules::Outcome::done);
+  const SwitchResult result = host.switch_to(Stack::klips);
+  ASSERT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_FALSE(host.world.kernel.is_loaded("xfrm_algo"));
+  EXPECT_EQ(host.recorded(), (std::set<std::string>{"ipsec"}));
+  EXPECT_TRUE(host.guard.is_set());
+}
+
+TEST(SwitchDirect, ModulesSomeoneElseLoadedAreNeitherRecordedNorCleanedUp) {
+  Host host;
+  host.world.load({"af_key", "esp4", "ah4"});
+  ASSERT_EQ(host.switch_to(Stack::klips).report->outcome, modules::Outcome::done);
+  EXPECT_TRUE(host.world.kernel.is_loaded("xfrm_algo"));
+  EXPECT_EQ(host.recorded(), (std::set<std::string>{"ipsec"}));
+}
+
+TEST(SwitchDirect, AlreadyThereExitsZeroAndTouchesNothing) {
+  Host host;
+  host.world.load({"af_key", "esp4", "ah4"});
+  const int inserts = host.world.kernel.insert_calls();
+  const SwitchResult result = host.switch_to(Stack::native);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::already_there);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::ok);
+  EXPECT_EQ(host.world.kernel.insert_calls(), inserts);
+}
+
+TEST(SwitchDirect, APlanRefusalExitsThreeAndChangesNothing) {
+  Host host;
+  host.world.kernel.set_blacklisted("esp4");
+  const SwitchResult result = host.switch_to(Stack::native);
+  EXPECT_EQ(result.status, SwitchStatus::refused);
+  EXPECT_EQ(result.refusal->rule, modules::Rule::blacklisted);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::refused);
+  EXPECT_EQ(host.world.kernel.insert_calls(), 0);
+  // The lock was released.
+  EXPECT_TRUE(stackmgr::Lock::acquire(host.environment.lock_file, stackmgr::LockWait::no_wait,
+                                      std::chrono::milliseconds(0))
+                  .ok());
+}
+
+TEST(SwitchDirect, BusyWhileAnotherCallerHoldsTheLock) {
+  Host host;
+  auto held = stackmgr::Lock::acquire(host.environment.lock_file, stackmgr::LockWait::no_wait,
+                                      std::chrono::milliseconds(0));
+  ASSERT_TRUE(held.ok());
+  const SwitchResult result = host.switch_to(Stack::native);
+  EXPECT_EQ(result.status, SwitchStatus::busy);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::busy);
+  EXPECT_THAT(result.error->message, HasSubstr("(pid " + std::to_string(::getpid()) + ")"));
+  EXPECT_EQ(host.world.kernel.insert_calls(), 0);
+}
+
+TEST(SwitchDirect, AFailedStepRollsBackExitsFourAndLeavesTheRecordAlone) {
+  Host host;
+  host.world.load({"af_key", "esp4", "ah4"});
+  host.world.kernel.fail_insert("ipsec", EIO);
+  const SwitchResult result = host.switch_to(Stack::klips);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::rolled_back);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::rolled_back);
+  EXPECT_THAT(host.recorded(), IsEmpty());
+  for (const char* name : {"af_key", "esp4", "ah4"}) EXPECT_TRUE(host.world.kernel.is_loaded(name));
+}
+
+TEST(SwitchDirect, AFailedRollbackExitsFive) {
+  Host host;
+  host.world.load({"af_key", "esp4", "ah4"});
+  host.world.kernel.stay_coming("ipsec", 1'000'000);
+  const SwitchResult result = host.switch_to(Stack::klips);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::rollback_failed);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::rollback_failed);
+  EXPECT_FALSE(host.world.kernel.crashed());
+  // ipsec is stuck in the kernel and this run put it there: the record says so.
+  EXPECT_THAT(host.recorded(), Contains("ipsec"));
+}
+
+TEST(SwitchDirect, ExternalModuleModeRefusesAnyChange) {
+  Host host;
+  stackmgr::SwitchRequest request;
+  request.target = Stack::native;
+  request.module_mode = stackmgr::ModuleMode::external;
+  const SwitchResult result = stackmgr::switch_direct(request, host.environment);
+  EXPECT_EQ(result.status, SwitchStatus::refused);
+  EXPECT_EQ(result.refusal->rule, modules::Rule::no_module_operations);
+  EXPECT_THAT(result.refusal->message, HasSubstr("module_mode = external"));
+  EXPECT_EQ(host.world.kernel.insert_calls(), 0);
+}
+
+TEST(SwitchDirect, AnUntrustedRecordIsAWarningNotABlocker) {
+  Host host;
+  std::filesystem::create_directories(host.environment.module_record.parent_path());
+  std::ofstream(host.environment.module_record) << "xfrm_algo\n";
+  ::chmod(host.environment.module_record.c_str(), 0666);
+  const SwitchResult result = host.switch_to(Stack::native);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_THAT(result.warnings, Contains(HasSubstr("refusing to trust the module record")));
+  // The fresh record replaced it.
+  EXPECT_THAT(host.recorded(), Contains("af_key"));
+}
+
+TEST(SwitchDirect, AnUntrustedLockDirectoryIsAConfigError) {
+  Host host;
+  std::filesystem::create_directories(host.environment.lock_file.parent_path());
+  ::chmod(host.environment.lock_file.parent_path().c_str(), 0777);
+  const SwitchResult result = host.switch_to(Stack::native);
+  EXPECT_EQ(result.status, SwitchStatus::failed);
+  EXPECT_EQ(stackmgr::exit_for(result), Exit::config);
+  EXPECT_EQ(host.world.kernel.insert_calls(), 0);
+}
+
+}  // namespace
