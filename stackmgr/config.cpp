@@ -398,7 +398,8 @@ class Loader {
   // Returns true when the environment was given.
   bool load_daemon(const toml::table& daemon) {
     check_keys(daemon, "daemon",
-               {"argv", "environment", "expect_notify", "ready_timeout", "stop_timeout", "restart"});
+               {"argv", "environment", "expect_notify", "ready_timeout", "stop_timeout", "restart_initial",
+                "restart_max", "crash_loop_limit", "crash_loop_window", "no_restart_exit_codes"});
     DaemonConfig& out = config_.daemon;
     if (const toml::table* argv = table(daemon, "daemon", "argv")) load_argv(*argv);
     bool have_environment = false;
@@ -409,7 +410,7 @@ class Loader {
     boolean(daemon, "daemon", "expect_notify", out.expect_notify);
     duration(daemon, "daemon", "ready_timeout", out.ready_timeout);
     duration(daemon, "daemon", "stop_timeout", out.stop_timeout);
-    if (const toml::table* restart = table(daemon, "daemon", "restart")) load_restart(*restart);
+    load_restart(daemon);
     return have_environment;
   }
 
@@ -487,19 +488,19 @@ class Loader {
     }
   }
 
+  // The restart policy keys of [daemon].
   void load_restart(const toml::table& restart) {
-    const std::string prefix = "daemon.restart";
-    check_keys(restart, prefix,
-               {"initial", "max", "crash_loop_limit", "crash_loop_window", "no_restart_exit_codes"});
+    const std::string prefix = "daemon";
     DaemonConfig& out = config_.daemon;
-    const int initial_line = duration(restart, prefix, "initial", out.restart_initial);
-    const int max_line = duration(restart, prefix, "max", out.restart_max);
+    const int initial_line = duration(restart, prefix, "restart_initial", out.restart_initial);
+    const int max_line = duration(restart, prefix, "restart_max", out.restart_max);
     if (out.restart_max < out.restart_initial) {
       const bool blame_max = max_line != 0;
       errors_.push_back(ConfigError{source_, blame_max ? max_line : initial_line,
-                                    prefix + (blame_max ? ".max" : ".initial"),
-                                    "the backoff cap (max, " + std::to_string(out.restart_max.count()) +
-                                        "ms) is shorter than the first delay (initial, " +
+                                    prefix + (blame_max ? ".restart_max" : ".restart_initial"),
+                                    "the backoff cap (restart_max, " +
+                                        std::to_string(out.restart_max.count()) +
+                                        "ms) is shorter than the first delay (restart_initial, " +
                                         std::to_string(out.restart_initial.count()) + "ms)"});
     }
     if (const toml::node* node = restart.get("crash_loop_limit")) {

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 
 #include "stackmgr/config.hpp"
@@ -97,10 +99,8 @@ environment = { PATH = "/bin", PLUTO_OPTS = "{not expanded}" }
 expect_notify = false
 ready_timeout = "500ms"
 stop_timeout = "2m"
-
-[daemon.restart]
-initial = "250ms"
-max = "1h"
+restart_initial = "250ms"
+restart_max = "1h"
 crash_loop_limit = 3
 crash_loop_window = "90s"
 no_restart_exit_codes = [6, 12]
@@ -193,11 +193,11 @@ TEST(ConfigErrors, AnUnknownKeyIsAnErrorWithASuggestion) {
 }
 
 TEST(ConfigErrors, AnUnknownKeyInASectionNamesTheDottedKey) {
-  const ConfigError error =
-      failed("[daemon]\nstop_timeout = \"1s\"\n\n[daemon.restart]\nmax_delay = \"5s\"\n");
-  EXPECT_EQ(error.line, 5);
-  EXPECT_EQ(error.key, "daemon.restart.max_delay");
-  EXPECT_TRUE(contains(error.message, "known keys in [daemon.restart]")) << error.message;
+  const ConfigError error = failed("[daemon]\nstop_timeout = \"1s\"\n\nmax_delay = \"5s\"\n");
+  EXPECT_EQ(error.line, 4);
+  EXPECT_EQ(error.key, "daemon.max_delay");
+  EXPECT_TRUE(contains(error.message, "known keys in [daemon]")) << error.message;
+  EXPECT_EQ(failed("[daemon.restart]\ninitial = \"1s\"\n").key, "daemon.restart") << "no such table";
 }
 
 TEST(ConfigErrors, AnUnknownStackUnderArgvIsAnUnknownKey) {
@@ -298,17 +298,16 @@ TEST(ConfigErrors, EnvironmentNamesAreValidated) {
 }
 
 TEST(ConfigErrors, RestartPolicyIsChecked) {
-  const ConfigError cap = failed("[daemon.restart]\ninitial = \"10s\"\nmax = \"5s\"\n");
-  EXPECT_EQ(cap.key, "daemon.restart.max");
+  const ConfigError cap = failed("[daemon]\nrestart_initial = \"10s\"\nrestart_max = \"5s\"\n");
+  EXPECT_EQ(cap.key, "daemon.restart_max");
   EXPECT_EQ(cap.line, 3);
   EXPECT_TRUE(contains(cap.message, "shorter than the first delay")) << cap.message;
-  const ConfigError initial_only = failed("[daemon.restart]\ninitial = \"2m\"\n");
-  EXPECT_EQ(initial_only.key, "daemon.restart.initial") << "the default cap is 60s";
-  EXPECT_TRUE(contains(failed("[daemon.restart]\ncrash_loop_limit = 0\n").message, "out of range 1..1000"));
-  EXPECT_TRUE(
-      contains(failed("[daemon.restart]\nno_restart_exit_codes = [256]\n").message, "out of range 0..255"));
-  EXPECT_TRUE(contains(failed("[daemon.restart]\ncrash_loop_window = \"0s\"\n").message, "longer than 0s"));
-  EXPECT_TRUE(parsed("[daemon.restart]\nno_restart_exit_codes = []\n").daemon.no_restart_exit_codes.empty());
+  const ConfigError initial_only = failed("[daemon]\nrestart_initial = \"2m\"\n");
+  EXPECT_EQ(initial_only.key, "daemon.restart_initial") << "the default cap is 60s";
+  EXPECT_TRUE(contains(failed("[daemon]\ncrash_loop_limit = 0\n").message, "out of range 1..1000"));
+  EXPECT_TRUE(contains(failed("[daemon]\nno_restart_exit_codes = [256]\n").message, "out of range 0..255"));
+  EXPECT_TRUE(contains(failed("[daemon]\ncrash_loop_window = \"0s\"\n").message, "longer than 0s"));
+  EXPECT_TRUE(parsed("[daemon]\nno_restart_exit_codes = []\n").daemon.no_restart_exit_codes.empty());
 }
 
 TEST(ConfigErrors, TheFirstProblemInTheFileIsReported) {
@@ -337,6 +336,67 @@ TEST(Placeholders, ExpandForTheChosenStack) {
   const auto bad = expand_placeholders("{bogus}", values);
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(contains(bad.error().message, "unknown placeholder {bogus}"));
+}
+
+// The shipped example must parse, and with every default uncommented it must still be the
+// defaults: "every key commented with its default" is checked, not promised.
+TEST(ExampleConfig, EveryCommentedKeyIsItsDefault) {
+  std::stringstream buffer;
+  buffer << std::ifstream(std::string(STACKMGR_SOURCE_DIR) + "/packaging/stackmgr.toml").rdbuf();
+  const std::string example = buffer.str();
+  ASSERT_FALSE(example.empty());
+  ASSERT_TRUE(parse_config(example, kSource).ok());
+
+  const std::string uncommented =
+      std::regex_replace(example, std::regex("^#([a-z][a-z_.]* = )", std::regex::multiline), "$1");
+  ASSERT_NE(uncommented, example);
+  const Config config = parsed(uncommented);
+  const Config defaults = default_config();
+  for (const char* key : {"stack",
+                          "default_stack",
+                          "lock_timeout",
+                          "mode",
+                          "load_helpers",
+                          "allow_ipcomp",
+                          "use_guard",
+                          "argv.native",
+                          "argv.klips",
+                          "environment",
+                          "expect_notify",
+                          "ready_timeout",
+                          "stop_timeout",
+                          "restart_initial",
+                          "restart_max",
+                          "crash_loop_limit",
+                          "crash_loop_window",
+                          "no_restart_exit_codes",
+                          "run_dir",
+                          "state_dir",
+                          "ipsec_conf"}) {
+    EXPECT_NE(uncommented.find(std::string("\n") + key + " = "), std::string::npos)
+        << key << " is not in the example";
+  }
+  EXPECT_EQ(config.stack, defaults.stack);
+  EXPECT_EQ(config.default_stack, defaults.default_stack);
+  EXPECT_EQ(config.lock_timeout, defaults.lock_timeout);
+  EXPECT_EQ(config.module_mode, defaults.module_mode);
+  EXPECT_EQ(config.load_helpers, defaults.load_helpers);
+  EXPECT_EQ(config.allow_ipcomp, defaults.allow_ipcomp);
+  EXPECT_EQ(config.use_guard, defaults.use_guard);
+  EXPECT_EQ(config.catalog.all().size(), defaults.catalog.all().size());
+  EXPECT_EQ(config.daemon.argv, defaults.daemon.argv);
+  EXPECT_EQ(config.daemon.environment, defaults.daemon.environment);
+  EXPECT_EQ(config.daemon.expect_notify, defaults.daemon.expect_notify);
+  EXPECT_EQ(config.daemon.ready_timeout, defaults.daemon.ready_timeout);
+  EXPECT_EQ(config.daemon.stop_timeout, defaults.daemon.stop_timeout);
+  EXPECT_EQ(config.daemon.restart_initial, defaults.daemon.restart_initial);
+  EXPECT_EQ(config.daemon.restart_max, defaults.daemon.restart_max);
+  EXPECT_EQ(config.daemon.crash_loop_limit, defaults.daemon.crash_loop_limit);
+  EXPECT_EQ(config.daemon.crash_loop_window, defaults.daemon.crash_loop_window);
+  EXPECT_EQ(config.daemon.no_restart_exit_codes, defaults.daemon.no_restart_exit_codes);
+  EXPECT_EQ(config.paths.run_dir, defaults.paths.run_dir);
+  EXPECT_EQ(config.paths.state_dir, defaults.paths.state_dir);
+  EXPECT_EQ(config.paths.ipsec_conf, defaults.paths.ipsec_conf);
 }
 
 class ConfigFile : public ::testing::Test {
