@@ -85,6 +85,7 @@ class Parser {
 
   void read_main(std::string_view path) {
     const std::string host = normalize(std::string(path), "/");
+    result_.path = host;
     auto content = read_file(host, ConfLocation{host, 0}, MainFile::yes);
     if (!content) return;
     result_.found = true;
@@ -93,6 +94,7 @@ class Parser {
 
   void parse_main(std::string_view text, std::string_view name) {
     const std::string host = normalize(std::string(name), "/");
+    result_.path = host;
     result_.found = true;
     result_.files.push_back(host);
     parse_file(text, host, 0);

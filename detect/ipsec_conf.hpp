@@ -61,6 +61,7 @@ struct ConfSection {
 
 struct IpsecConf {
   bool found = false;                 // the main file was read
+  std::string path;                   // the main file's host path, read or not
   std::vector<std::string> files;     // every file read, main file first, in reading order
   std::string version;                // the `version` line's value ("2"), empty when absent
   std::vector<ConfSection> sections;  // as written, %default included; duplicates merged
