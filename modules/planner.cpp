@@ -106,7 +106,7 @@ std::optional<Refusal> klips_insert_refusal(const Snapshot& fresh, const std::st
   if (!builtin.empty()) parts.push_back(names_are(builtin) + " built into this kernel");
   if (!unknown.empty()) parts.push_back("cannot tell whether " + names_are(unknown) + " in the kernel");
   if (pfkey && !contains(loaded, "af_key") && !contains(builtin, "af_key")) {
-    parts.push_back("/proc/net/pfkey exists (a native PF_KEY provider is registered)");
+    parts.push_back("/proc/net/pfkey exists, so a native PF_KEY provider is registered");
   }
   std::string message = "refusing to load KLIPS";
   if (module != "ipsec") message += " (" + module + ")";
@@ -151,15 +151,15 @@ std::optional<Refusal> native_insert_refusal(const Snapshot& fresh, const std::s
   if (loaded.empty() && builtin.empty() && unknown.empty() && markers.empty()) return std::nullopt;
 
   Names parts;
-  if (!loaded.empty()) parts.push_back("KLIPS is loaded (" + join(loaded) + ")");
-  if (!builtin.empty()) parts.push_back("KLIPS is built into this kernel (" + join(builtin) + ")");
+  if (!loaded.empty()) parts.push_back("KLIPS (" + join(loaded) + ") is loaded");
+  if (!builtin.empty()) parts.push_back("KLIPS (" + join(builtin) + ") is built into this kernel");
   if (!unknown.empty()) parts.push_back("cannot tell whether " + names_are(unknown) + " in the kernel");
   if (loaded.empty() && builtin.empty() && !markers.empty()) {
     parts.push_back("KLIPS's markers are present (" + join(markers) + ")");
   }
   std::string message = "refusing to load " + module + ": ";
   for (std::size_t i = 0; i < parts.size(); ++i) message += (i == 0 ? "" : "; ") + parts[i];
-  message += " (only one PF_KEY can exist, and native modules over KLIPS leave stale protocol handlers)";
+  message += " (loading a native module over KLIPS is unsafe: only one PF_KEY can exist)";
 
   std::string advice;
   if (!builtin.empty()) {
@@ -416,7 +416,7 @@ TargetChoice choose_target_modules(const Snapshot& now, Stack target, const Poli
         join(ipcomp_left_out) +
         " not loaded: IPComp on the native stack is insecure (the kernel puts an extra "
         "IPIP header into IPComp packets; FreeS/WAN's 2.6 known issues); pass --allow-ipcomp or set "
-        "allow_ipcomp = true to load " +
+        "allow_ipcomp = true under [modules] in the stackmgr config to load " +
         (ipcomp_left_out.size() == 1 ? "it" : "them") + " anyway");
   }
   if (!ipcomp_foreign.empty() && !policy.allow_ipcomp && target == Stack::native) {

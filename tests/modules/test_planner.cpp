@@ -219,7 +219,7 @@ TEST(CheckInsert, Rule2RefusesNativeWhileKlipsIsLoadedOrItsMarkersArePresent) {
   auto refusal = modules::check_insert(world.snapshot(), "esp4");
   ASSERT_TRUE(refusal.has_value());
   EXPECT_EQ(refusal->rule, Rule::native_over_klips);
-  EXPECT_THAT(refusal->message, AllOf(HasSubstr("refusing to load esp4: KLIPS is loaded (ipsec)"),
+  EXPECT_THAT(refusal->message, AllOf(HasSubstr("refusing to load esp4: KLIPS (ipsec) is loaded"),
                                       HasSubstr("only one PF_KEY")));
   EXPECT_THAT(refusal->advice, HasSubstr("'stackmgr switch native'"));
 
