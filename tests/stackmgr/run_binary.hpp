@@ -1,0 +1,63 @@
+#pragma once
+// Runs the stackmgr binary (fork/exec, no shell) and captures its exit code, stdout and stderr.
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace testrun {
+
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string slurp_fd(int fd) {
+  std::string text;
+  ::lseek(fd, 0, SEEK_SET);
+  char buffer[4096];
+  for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(got));
+  return text;
+}
+
+// Runs `binary args...`; as `uid` when set (the child drops to it before exec).
+inline Ran run(const std::string& binary, const std::vector<std::string>& args,
+               std::optional<uid_t> uid = {}) {
+  char out_name[] = "/tmp/stackmgr-out-XXXXXX";
+  char err_name[] = "/tmp/stackmgr-err-XXXXXX";
+  const int out = ::mkstemp(out_name);
+  const int err = ::mkstemp(err_name);
+  ::unlink(out_name);
+  ::unlink(err_name);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (uid && (::setgid(*uid) != 0 || ::setuid(*uid) != 0)) ::_exit(126);
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Ran ran;
+  ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  ran.out = slurp_fd(out);
+  ran.err = slurp_fd(err);
+  ::close(out);
+  ::close(err);
+  return ran;
+}
+
+}  // namespace testrun
