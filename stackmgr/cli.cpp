@@ -58,6 +58,9 @@ int run_cli(int argc, char** argv) {
   add_look_command(app, global, chosen);
   add_plan_command(app, global, chosen);
   add_switch_command(app, global, chosen);
+  add_start_command(app, global, chosen);
+  add_stop_command(app, global, chosen);
+  add_status_command(app, global, chosen);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,187 @@
+// `stackmgr start [--stack S] [--daemon]`: the boot path. Make the chosen stack ready, start
+// the keying daemon on it, report ready only when the daemon is, and supervise it.
+#include <fcntl.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <iostream>
+#include <memory>
+
+#include "stackmgr/cli.hpp"
+#include "stackmgr/exit_codes.hpp"
+#include "stackmgr/pid_file.hpp"
+#include "stackmgr/spawner.hpp"
+#include "stackmgr/stack_ready.hpp"
+#include "stackmgr/supervisor.hpp"
+#include "stackmgr/supervisor_host.hpp"
+#include "stackmgr/system_notifier.hpp"
+#include "stackmgr/xfrm_netlink.hpp"
+
+namespace stackmgr {
+namespace {
+
+constexpr const char* kStartHelp =
+    R"(Runs in the foreground (systemd Type=notify: READY=1 once the stack is live and the
+daemon reported ready; WATCHDOG=1 when WatchdogSec= is set). --daemon is for LSB init
+scripts: it returns 0 only once stackmgr is ready, else the exit code below.
+Exit codes:
+  0  stopped cleanly (foreground) / ready (--daemon)
+  3  the stack is refused or not usable;  4, 5  loading it failed (rolled back / not)
+  6  busy: stackmgr is already running;  7  configuration error;  9  not root
+  8  the keying daemon could not be started or kept running (crash loop, missing binary,
+     an exit code listed in daemon.no_restart_exit_codes)
+Details: docs/supervisor.md)";
+
+struct StartOptions {
+  std::string stack;
+  bool daemon = false;
+};
+
+// `--daemon`: forks; the parent waits until the child is ready (exit 0) or gone (its code).
+// Returns the write end of the readiness pipe in the child; never returns in the parent.
+std::optional<UniqueFd> daemonize(PidFile& pid_file) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    spdlog::error("--daemon: cannot create the readiness pipe: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  std::cout.flush();
+  const pid_t child = fork();
+  if (child < 0) {
+    spdlog::error("--daemon: fork failed: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  if (child > 0) {
+    write_end.reset();
+    char byte = 0;
+    ssize_t got = 0;
+    do {
+      got = read(read_end.get(), &byte, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got == 1 && byte == 'R') _exit(code(Exit::ok));
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : code(Exit::internal));
+  }
+  read_end.reset();
+  setsid();
+  if (const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    close(null_fd);
+  }
+  if (auto written = pid_file.write_pid(getpid()); !written) spdlog::warn("{}", written.error().describe());
+  try {
+    spdlog::default_logger()->sinks().push_back(
+        std::make_shared<spdlog::sinks::syslog_sink_mt>("stackmgr", LOG_PID, LOG_DAEMON, true));
+  } catch (const spdlog::spdlog_ex& error) {
+    spdlog::warn("--daemon: no syslog: {}", error.what());
+  }
+  return write_end;
+}
+
+int run_start(const GlobalOptions& global, const StartOptions& options) {
+  if (geteuid() != 0) {
+    spdlog::error("stackmgr start needs root: it loads kernel modules and runs the keying daemon");
+    return code(Exit::permission);
+  }
+  std::optional<detect::Stack> cli_stack;
+  if (!options.stack.empty()) cli_stack = detect::parse_stack(options.stack);
+  auto config = load_cli_config(global);
+  if (!config) return code(Exit::config);
+  if (auto prepared = prepare_run_dir(config->paths); !prepared) {
+    spdlog::error("{}", prepared.error().describe());
+    return prepared.error().code == 0 ? code(Exit::config) : code(Exit::internal);
+  }
+  auto acquired = PidFile::acquire(config->paths.pid_file());
+  if (auto* running = std::get_if<AlreadyRunning>(&acquired)) {
+    spdlog::error("stackmgr is already running{} ({}); 'stackmgr status' shows it, 'stackmgr stop' stops it",
+                  running->pid ? " as pid " + std::to_string(*running->pid) : std::string(),
+                  config->paths.pid_file().string());
+    return code(Exit::busy);
+  }
+  if (auto* error = std::get_if<detect::Error>(&acquired)) {
+    spdlog::error("{}", error->describe());
+    return code(Exit::internal);
+  }
+  PidFile& pid_file = std::get<PidFile>(acquired);
+
+  auto notifiers = std::make_unique<NotifierList>();
+  notifiers->add(std::make_unique<SystemdNotifier>());
+  if (options.daemon) {
+    auto pipe = daemonize(pid_file);
+    if (!pipe) {
+      pid_file.remove();
+      return code(Exit::internal);
+    }
+    notifiers->add(std::make_unique<ReadinessPipeNotifier>(std::move(*pipe)));
+  }
+
+  RealStackHost stack_host(global, *config);
+  const ResolvedStack resolved = resolve_stack(*config, cli_stack, stack_host.detect());
+  for (const auto& warning : resolved.warnings) spdlog::warn("{}", warning);
+  if (!resolved.stack) {
+    spdlog::error("{}", resolved.message);
+    pid_file.release();
+    return resolved.exit_code;
+  }
+  spdlog::info("stack: {}", resolved.explanation);
+
+  ForkExecSpawner spawner;
+  SupervisorHost host{
+      spawner,
+      *notifiers,
+      [&stack_host](detect::Stack stack, const std::function<void(Level, const std::string&)>& report) {
+        return make_stack_ready(stack, stack_host.context(report));
+      },
+      [] { return flush_xfrm(); },
+      [&stack_host](const std::function<void(Level, const std::string&)>& report) {
+        return unload_own_modules(stack_host.context(report));
+      },
+      [&stack_host] { return kernel_status_json(stack_host.detect()); },
+  };
+  SupervisorSetup setup{*config, *resolved.stack, resolved.explanation, resolved.source};
+  auto created = Supervisor::create(std::move(setup), std::move(host), systemd_watchdog_interval());
+  if (!created) {
+    spdlog::error("cannot start the supervisor: {}", created.error().describe());
+    pid_file.remove();
+    return code(Exit::internal);
+  }
+  std::unique_ptr<Supervisor> supervisor = std::move(created).value();
+  const int exit_code = supervisor->run();
+  supervisor.reset();
+  // A clean stop leaves no pid file; a failed run keeps it, so `status` reports "dead".
+  if (exit_code == code(Exit::ok)) {
+    pid_file.remove();
+  } else {
+    pid_file.release();
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+void add_start_command(CLI::App& app, const GlobalOptions& global, Command& chosen) {
+  auto options = std::make_shared<StartOptions>();
+  CLI::App* command =
+      app.add_subcommand("start", "Make the chosen stack ready, then start and supervise the keying daemon");
+  command
+      ->add_option("--stack", options->stack,
+                   "native (or netkey, xfrm) or klips; overrides the state file and config")
+      ->check([](const std::string& value) {
+        return detect::parse_stack(value) ? std::string() : "unknown stack '" + value + "' (native, klips)";
+      });
+  command->add_flag("--daemon", options->daemon,
+                    "Fork into the background; exit 0 only once ready (for LSB init scripts)");
+  command->footer(kStartHelp);
+  command->callback(
+      [&global, &chosen, options] { chosen = [&global, options] { return run_start(global, *options); }; });
+}
+
+}  // namespace stackmgr
