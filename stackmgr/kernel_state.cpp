@@ -1,7 +1,6 @@
 #include "stackmgr/kernel_state.hpp"
 
 #include <cerrno>
-#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,8 +11,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 std::string hex_spi(std::uint32_t spi) {
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08x", spi);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text = "0x00000000";
+  for (std::size_t i = 0; i < 8; ++i) text[9 - i] = kDigits[(spi >> (4 * i)) & 0xf];
   return text;
 }
 

@@ -42,8 +42,9 @@ std::string printable(const char* text, std::size_t max) {
 }
 
 bool is_zero(const xfrm_address_t& address) {
-  static const xfrm_address_t zero{};
-  return std::memcmp(&address, &zero, sizeof address) == 0;
+  for (const auto word : address.a6)
+    if (word != 0) return false;
+  return true;
 }
 
 std::string address_text(std::uint16_t family, const xfrm_address_t& address) {
