@@ -167,19 +167,19 @@ TEST(KlipsEroutes, ReportsEachMalformedLineWithItsNumberAndSkipsIt) {
   EXPECT_EQ(table.rows[1].packets, 42u);
   EXPECT_THAT(
       problems_of(table.problems),
-      ElementsAre(
-          "1: too few fields: expected '<count> <source> -> <destination> => <SA>'",
-          "3: packet count 'abc' is not a number", "4: source '192.168.1.0/33' is not a subnet",
-          "5: expected '->' after the source subnet", "6: expected '=>' after the destination subnet",
-          "7: SA '%bogus' is not an SA ID", "8: SA 'esp0x1g@1.2.3.4' is not an SA ID",
-          "9: unexpected text after the SA",
-          "10: too few fields: expected '<count> <source> -> <destination> => <SA>'",
-          "11: source '192.168.1.0/255.0.255.0' is not a subnet", "12: source '300.1.1.1/32' is not a subnet",
-          "13: SA 'tun0x1@192.0.2.2:999' is not an SA ID",
-          "14: source '192.168.1.0/24:99999' is not a subnet",
-          "15: line is 5002 bytes long, over the limit of 4096", "16: SA '??%pass' is not an SA ID",
-          "18: packet count '99999999999999999999' is not a number", "19: line contains a NUL byte",
-          "20: unexpected text after the SA", "21: SA 'tun0x100@192.0.2' is not an SA ID"));
+      ElementsAre("1: too few fields: expected '<count> <source> -> <destination> => <SA>'",
+                  "3: packet count 'abc' is not a number", "4: source '192.168.1.0/33' is not a subnet",
+                  "5: expected '->' after the source subnet", "6: expected '=>' after the destination subnet",
+                  "7: SA '%bogus' is not an SA ID", "8: SA 'esp0x1g@1.2.3.4' is not an SA ID",
+                  "9: unexpected text after the SA",
+                  "10: too few fields: expected '<count> <source> -> <destination> => <SA>'",
+                  "11: source '192.168.1.0/255.0.255.0' is not a subnet",
+                  "12: source '300.1.1.1/32' is not a subnet",
+                  "13: SA 'tun0x1@192.0.2.2:999' is not an SA ID",
+                  "14: source '192.168.1.0/24:99999' is not a subnet",
+                  "15: line is 5002 bytes long, over the limit of 4096", "16: SA '??%pass' is not an SA ID",
+                  "18: packet count '99999999999999999999' is not a number", "19: line contains a NUL byte",
+                  "20: unexpected text after the SA", "21: SA 'tun0x100@192.0.2' is not an SA ID"));
   for (const auto& problem : table.problems) EXPECT_EQ(problem.file, "/proc/net/ipsec_eroute");
 }
 
