@@ -15,6 +15,8 @@ PACKAGES=(
   qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static kmod cpio
   # the keying daemon and kernel state tools
   libreswan libnss3-tools iproute2
+  # the real-daemon tests (tests/stackmgr/pluto): JSON checks, unshare/setpriv, pgrep
+  jq util-linux procps
   # packaging: the .deb, lintian, the debootstrapped root, the unit, man page and completion
   debhelper dpkg-dev fakeroot lintian debootstrap systemd man-db bash-completion python3
 )
