@@ -1,8 +1,9 @@
 // Helpers for the real-daemon tests, so the shell scripts need no socket tools:
 //   pluto_test_tool notify-record SOCKET OUT -- CMD ARGS...
 //       plays systemd: binds the datagram socket SOCKET, runs CMD with NOTIFY_SOCKET=SOCKET
-//       (the rest of the environment as is), appends "<ms since start> <pid> <payload>" to OUT
-//       per message (newlines in the payload become '|'), and exits with CMD's exit code.
+//       (the rest of the environment as is), appends "<ms since start, 3 decimals> <pid>
+//       <payload>" to OUT per message (newlines in the payload become '|'), and exits with
+//       CMD's exit code.
 //   pluto_test_tool control-raw SOCKET
 //       connects to the Unix stream socket SOCKET, sends stdin as it is, half-closes, and
 //       prints whatever comes back until EOF. Exit 0 once connected, 2 when it cannot connect.
@@ -89,9 +90,8 @@ int notify_record(const char* socket_path, const char* out_path, char** command)
       for (char& c : text) {
         if (c == '\n') c = '|';
       }
-      const auto ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      std::fprintf(out, "%lld %d %s\n", static_cast<long long>(ms.count()), sender, text.c_str());
+      const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - started;
+      std::fprintf(out, "%.3f %d %s\n", ms.count(), sender, text.c_str());
       std::fflush(out);
     }
     if (exited && !got_any) break;
