@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "detect/detector.hpp"
+#include "modules/guard_file.hpp"
 #include "stackmgr/switch_direct.hpp"
 #include "tests/modules/temp_dir.hpp"
 #include "tests/modules/world.hpp"
@@ -186,6 +188,78 @@ TEST(SwitchDirect, AnUntrustedLockDirectoryIsAConfigError) {
   EXPECT_EQ(result.status, SwitchStatus::failed);
   EXPECT_EQ(stackmgr::exit_for(result), Exit::config);
   EXPECT_EQ(host.world.kernel.insert_calls(), 0);
+}
+
+// The same switch through the real detection (detect::detect_host) and the real guard file
+// on a fixture root, with the fake kernel as the module backend.
+class RealDetection : public ::testing::Test {
+ protected:
+  RealDetection() {
+    write("proc/sys/kernel/osrelease", "6.1.0-fixture\n");
+    write("proc/sys/kernel/modules_disabled", "0\n");
+    write("proc/modules", "");
+    write("proc/self/status", "Name:\tstackmgr\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\n");
+    write("proc/net/dev", "");
+    std::filesystem::create_directories(root.path() / "sys/class/net");
+    std::filesystem::create_directories(root.path() / "lib/modules/6.1.0-fixture");
+    environment.lock_file = root.path() / "run/stackmgr/lock";
+    environment.module_record = root.path() / "run/stackmgr/loaded-modules";
+  }
+
+  void write(const std::string& relative, const std::string& text) {
+    std::filesystem::create_directories((root.path() / relative).parent_path());
+    std::ofstream(root.path() / relative) << text;
+  }
+
+  SwitchResult switch_to(Stack target) {
+    stackmgr::SwitchRequest request;
+    request.target = target;
+    request.wait = stackmgr::LockWait::no_wait;
+    return stackmgr::switch_direct(request, environment);
+  }
+
+  testworld::TempDir root;
+  testworld::World world;
+  detect::HostRoot host{root.path()};
+  detect::SysfsNetDevices net{host};
+  modules::GuardFile guard = modules::GuardFile::for_catalog(host, world.catalog);
+  fake::FakeClock clock;
+  stackmgr::SwitchEnvironment environment{
+      world.kernel, guard, clock, [this] {
+        return detect::detect_host(detect::DetectInputs{host, world.kernel, net, world.catalog});
+      }};
+};
+
+TEST_F(RealDetection, NativeToKlipsAndBackWithTheGuardFile) {
+  SwitchResult result = switch_to(Stack::native);
+  ASSERT_EQ(result.status, SwitchStatus::executed) << (result.refusal ? result.refusal->message : "");
+  EXPECT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_TRUE(world.kernel.is_loaded("esp4"));
+
+  result = switch_to(Stack::klips);
+  ASSERT_EQ(result.status, SwitchStatus::executed) << (result.refusal ? result.refusal->message : "");
+  EXPECT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_FALSE(world.kernel.crashed()) << world.kernel.crash_reason();
+  EXPECT_TRUE(world.kernel.is_loaded("ipsec"));
+  EXPECT_FALSE(world.kernel.is_loaded("esp4"));
+  EXPECT_TRUE(std::filesystem::exists(root.path() / "run/modprobe.d/stackmgr-guard.conf"));
+  // Detection reads the guard back: a second switch to KLIPS has nothing to do.
+  EXPECT_EQ(switch_to(Stack::klips).report->outcome, modules::Outcome::already_there);
+
+  result = switch_to(Stack::native);
+  EXPECT_EQ(result.report->outcome, modules::Outcome::done);
+  EXPECT_FALSE(world.kernel.is_loaded("ipsec"));
+  EXPECT_FALSE(std::filesystem::exists(root.path() / "run/modprobe.d/stackmgr-guard.conf"));
+  EXPECT_FALSE(world.kernel.crashed()) << world.kernel.crash_reason();
+}
+
+TEST_F(RealDetection, ModulesDisabledIsRefusedWithTheRealReason) {
+  write("proc/sys/kernel/modules_disabled", "1\n");
+  const SwitchResult result = switch_to(Stack::native);
+  ASSERT_EQ(result.status, SwitchStatus::refused);
+  EXPECT_EQ(result.refusal->rule, modules::Rule::no_module_operations);
+  EXPECT_THAT(result.refusal->message, HasSubstr("modules_disabled is 1"));
+  EXPECT_EQ(world.kernel.insert_calls(), 0);
 }
 
 }  // namespace
