@@ -19,10 +19,11 @@ std::optional<modules::Refusal> external_mode_refusal(const modules::Plan& plan)
   return modules::Refusal{
       modules::Rule::no_module_operations, involved,
       "refusing to switch to " + target +
-          ": module_mode = external (modules are managed outside stackmgr), and " + "the switch needs " +
+          ": the config says mode = \"external\" under [modules] (modules are managed outside stackmgr), "
+          "and the switch needs " +
           (needs.empty() ? std::string("the autoload guard changed") : "to load or unload " + needs),
-      "load the stack's modules by the host's own means, or set module_mode = \"manage\" in the stackmgr "
-      "config"};
+      "load the stack's modules by the host's own means, or set mode = \"manage\" under [modules] in the "
+      "stackmgr config"};
 }
 
 modules::Policy policy_with_record(modules::Policy policy, const ModuleRecord& record) {

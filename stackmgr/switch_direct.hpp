@@ -74,7 +74,7 @@ struct SwitchResult {
   std::vector<std::string> warnings;               // e.g. the module record could not be saved
 };
 
-// With module_mode = external stackmgr changes nothing: a plan with steps becomes this refusal.
+// With [modules] mode = "external" stackmgr changes nothing: a plan with steps becomes this refusal.
 std::optional<modules::Refusal> external_mode_refusal(const modules::Plan& plan);
 
 // The policy a plan uses: `policy` plus what the record says stackmgr loaded.

@@ -164,7 +164,7 @@ TEST(SwitchDirect, ExternalModuleModeRefusesAnyChange) {
   const SwitchResult result = stackmgr::switch_direct(request, host.environment);
   EXPECT_EQ(result.status, SwitchStatus::refused);
   EXPECT_EQ(result.refusal->rule, modules::Rule::no_module_operations);
-  EXPECT_THAT(result.refusal->message, HasSubstr("module_mode = external"));
+  EXPECT_THAT(result.refusal->message, HasSubstr("mode = \"external\" under [modules]"));
   EXPECT_EQ(host.world.kernel.insert_calls(), 0);
 }
 
