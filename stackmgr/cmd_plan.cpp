@@ -70,6 +70,9 @@ int run_plan(const GlobalOptions& global, const PlanOptions& options) {
   if (auto* plan = std::get_if<modules::Plan>(&planned)) {
     plan->notes.insert(plan->notes.end(), notes.begin(), notes.end());
   }
+  if (auto* refusal = std::get_if<modules::Refusal>(&planned)) {
+    name_process_holders(*refusal, host.environment().holders);
+  }
   const bool refused = std::holds_alternative<modules::Refusal>(planned);
   if (options.json) {
     std::cout << plan_to_json(planned, *target).dump(2) << '\n';

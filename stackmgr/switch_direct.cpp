@@ -26,6 +26,15 @@ std::optional<modules::Refusal> external_mode_refusal(const modules::Plan& plan)
       "stackmgr config"};
 }
 
+void name_process_holders(modules::Refusal& refusal, const modules::ProcessHolderLookup* holders) {
+  if (refusal.rule != modules::Rule::busy_module || holders == nullptr) return;
+  for (const std::string& module : refusal.modules) {
+    const std::vector<modules::ProcessHolder> processes = holders->holders_of(module);
+    if (processes.empty()) continue;
+    refusal.message += "; " + module + " is held by " + modules::describe_holders(processes);
+  }
+}
+
 modules::Policy policy_with_record(modules::Policy policy, const ModuleRecord& record) {
   policy.loaded_by_us.insert(record.modules().begin(), record.modules().end());
   return policy;
@@ -59,6 +68,7 @@ SwitchResult switch_direct(const SwitchRequest& request, SwitchEnvironment& envi
   auto planned =
       modules::plan_switch(*result.before, request.target, policy_with_record(request.policy, record));
   if (auto* refusal = std::get_if<modules::Refusal>(&planned)) {
+    name_process_holders(*refusal, environment.holders);
     result.status = SwitchStatus::refused;
     result.refusal = std::move(*refusal);
     return result;

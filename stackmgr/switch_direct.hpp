@@ -77,6 +77,11 @@ struct SwitchResult {
 // With [modules] mode = "external" stackmgr changes nothing: a plan with steps becomes this refusal.
 std::optional<modules::Refusal> external_mode_refusal(const modules::Plan& plan);
 
+// Adds the processes that keep a busy_module refusal's modules in use (e.g. the pid and command
+// holding a PF_KEY socket on af_key) to its message: the pure planner cannot see processes.
+// Other refusals, and modules whose holders cannot be found, are left as they are.
+void name_process_holders(modules::Refusal& refusal, const modules::ProcessHolderLookup* holders);
+
 // The policy a plan uses: `policy` plus what the record says stackmgr loaded.
 modules::Policy policy_with_record(modules::Policy policy, const ModuleRecord& record);
 
