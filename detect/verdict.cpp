@@ -138,10 +138,12 @@ StackReport judge_absent_stack(StackReport report, const std::vector<const Modul
     switch (status->state) {
       case ModuleState::available: loadable.push_back(name); break;
       case ModuleState::blacklisted:
-        blockers.push_back(name +
-                           " is blacklisted in modprobe.d: stackmgr does not load blacklisted modules "
-                           "(remove the 'blacklist " +
-                           name + "' line to allow it)");
+        blockers.push_back(
+            std::string(name)
+                .append(" is blacklisted in modprobe.d: stackmgr does not load blacklisted modules "
+                        "(remove the 'blacklist ")
+                .append(name)
+                .append("' line to allow it)"));
         break;
       case ModuleState::absent:
         blockers.push_back(name + " is neither built in nor on disk for kernel " + subsystem.kernel_release);
@@ -194,6 +196,7 @@ StackReport judge_stack(Stack stack, const std::vector<ModuleStatus>& modules,
   }
   const auto all = [&](auto predicate) { return std::all_of(cores.begin(), cores.end(), predicate); };
   std::vector<std::string> described;
+  described.reserve(cores.size());
   for (const ModuleStatus* status : cores) described.push_back(describe(*status));
 
   if (all([](const ModuleStatus* s) { return s->state == ModuleState::builtin; })) {

@@ -35,7 +35,7 @@ using ListPtr = std::unique_ptr<kmod_list, ListUnref>;
 void log_to_spdlog(void* /*data*/, int priority, const char* file, int line, const char* function,
                    const char* format, va_list args) {
   char message[1024];
-  std::vsnprintf(message, sizeof message, format, args);
+  if (std::vsnprintf(message, sizeof message, format, args) < 0) return;
   std::string text(message);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   spdlog::debug("libkmod[{}] {}:{} {}: {}", priority, file != nullptr ? file : "?", line,
