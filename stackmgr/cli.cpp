@@ -61,6 +61,7 @@ int run_cli(int argc, char** argv) {
   add_start_command(app, global, chosen);
   add_stop_command(app, global, chosen);
   add_status_command(app, global, chosen);
+  add_doctor_command(app, global, chosen);
 
   try {
     app.parse(argc, argv);

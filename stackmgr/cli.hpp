@@ -27,6 +27,7 @@ void add_switch_command(CLI::App& app, const GlobalOptions& global, Command& cho
 void add_start_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 void add_stop_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 void add_status_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
+void add_doctor_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 
 // Parses argv, runs the chosen command, maps errors to exit codes. main() is only this.
 int run_cli(int argc, char** argv);

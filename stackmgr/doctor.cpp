@@ -88,6 +88,7 @@ DoctorReport run_doctor(const DoctorInputs& inputs) {
   report.checks.push_back(check_ipsec_interface_rules(inputs, report.stack));
   report.checks.push_back(check_both_builtin(inputs));
   report.checks.push_back(check_conflict(inputs));
+  report.checks.push_back(check_stack_available(inputs, report.stack));
   report.checks.push_back(check_blacklist(inputs, report.stack));
   report.checks.push_back(check_modules_disabled(inputs, report.stack));
   report.checks.push_back(check_autoload_guard(inputs));

@@ -40,9 +40,10 @@ std::vector<InterfaceReference> find_interface_rules(const TextSource& rules);
 std::vector<InterfaceReference> find_interface_in_script(const TextSource& script);
 
 // --- stack health from the Snapshot (doctor_stack_checks.cpp) ---
-CheckResult check_both_builtin(const DoctorInputs& inputs);                          // stack-both-builtin
-CheckResult check_conflict(const DoctorInputs& inputs);                              // stack-conflict
-CheckResult check_blacklist(const DoctorInputs& inputs, const TargetStack& target);  // stack-blacklist
+CheckResult check_both_builtin(const DoctorInputs& inputs);  // stack-both-builtin
+CheckResult check_conflict(const DoctorInputs& inputs);      // stack-conflict
+CheckResult check_stack_available(const DoctorInputs& inputs, const TargetStack& target);  // stack-available
+CheckResult check_blacklist(const DoctorInputs& inputs, const TargetStack& target);        // stack-blacklist
 CheckResult check_modules_disabled(const DoctorInputs& inputs,
                                    const TargetStack& target);  // modules-disabled
 CheckResult check_autoload_guard(const DoctorInputs& inputs);   // autoload-guard

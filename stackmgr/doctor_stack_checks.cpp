@@ -80,6 +80,33 @@ CheckResult check_conflict(const DoctorInputs& inputs) {
   return result;
 }
 
+CheckResult check_stack_available(const DoctorInputs& inputs, const TargetStack& target) {
+  CheckResult result{"stack-available", Level::ok, "The stack in use can be active", "", ""};
+  const detect::StackReport& report = inputs.snapshot.report(target.stack);
+  const std::string stack = "The " + stack_name(target.stack) + " stack (" + target.source + ")";
+  const std::string why = report.reasons.empty() ? std::string() : ": " + join_list(report.reasons, 4);
+  const std::string name(detect::to_string(target.stack));
+  switch (report.verdict) {
+    case detect::Verdict::active: result.reason = stack + " is active."; return result;
+    case detect::Verdict::builtin: result.reason = stack + " is built into the kernel."; return result;
+    case detect::Verdict::loadable:
+      result.reason = stack + " is not loaded but can be" + why + ".";
+      return result;
+    case detect::Verdict::partial:
+      result.level = Level::warn;
+      result.reason = stack + " is only partly in the kernel" + why + ".";
+      result.fix = "Run 'stackmgr switch " + name + "' to complete it.";
+      return result;
+    case detect::Verdict::unavailable: break;
+  }
+  result.level = Level::fail;
+  result.reason = stack + " cannot be made active" + why + ".";
+  result.fix =
+      "See 'stackmgr detect' for each module: install the running kernel's modules, allow module loading "
+      "(a container needs the host to load them), or choose the other stack.";
+  return result;
+}
+
 CheckResult check_blacklist(const DoctorInputs& inputs, const TargetStack& target) {
   CheckResult result{"stack-blacklist", Level::ok, "Blacklisted modules of the stack in use", "", ""};
   std::vector<std::string> blocking;  // core, not in the kernel: the stack cannot come up

@@ -19,6 +19,8 @@ PACKAGES=(
   jq util-linux procps
   # packaging: the .deb, lintian, the debootstrapped root, the unit, man page and completion
   debhelper dpkg-dev fakeroot lintian debootstrap systemd man-db bash-completion python3
+  # doctor: iptables-save for the ipsecN firewall-rule check on the real host
+  iptables
 )
 
 missing=()

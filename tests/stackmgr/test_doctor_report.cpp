@@ -27,7 +27,7 @@ TEST(DoctorTable, ShowsEveryCheckWithLevelReasonAndFix) {
   EXPECT_THAT(table, HasSubstr("      fix: Add this conn to /etc/ipsec.conf"));
   EXPECT_THAT(table, HasSubstr("daemon:\n\n      conn exclude-lo\n          authby=never\n"));  // to copy
   EXPECT_THAT(table, HasSubstr("          auto=route\n\nOK "));
-  EXPECT_THAT(table, HasSubstr("Summary: 11 OK, 1 WARN, 1 FAIL\n"));
+  EXPECT_THAT(table, HasSubstr("Summary: 12 OK, 1 WARN, 1 FAIL\n"));
   for (std::size_t start = 0, end; (end = table.find('\n', start)) != std::string::npos; start = end + 1) {
     EXPECT_LE(end - start, 100u) << table.substr(start, end - start);
   }

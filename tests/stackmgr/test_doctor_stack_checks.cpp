@@ -136,3 +136,26 @@ TEST(DoctorKeyingDaemon, StateDecidesTheLevel) {
 
 }  // namespace
 }  // namespace stackmgr
+
+namespace stackmgr {
+namespace {
+
+using namespace doctor_fixture;
+
+TEST(DoctorStackAvailable, ActiveOrLoadablePassesPartialWarnsUnavailableFails) {
+  auto inputs = native_host();
+  EXPECT_EQ(check_stack_available(inputs, target_stack(inputs)).level, Level::ok);
+  inputs.snapshot.overall = detect::Overall::none;
+  inputs.snapshot.native.verdict = detect::Verdict::loadable;
+  EXPECT_EQ(check_stack_available(inputs, target_stack(inputs)).level, Level::ok);
+  inputs.snapshot.native.verdict = detect::Verdict::partial;
+  EXPECT_EQ(check_stack_available(inputs, target_stack(inputs)).level, Level::warn);
+  inputs.snapshot.native.verdict = detect::Verdict::unavailable;
+  inputs.snapshot.native.reasons = {"esp4 is not on disk"};
+  const auto result = check_stack_available(inputs, target_stack(inputs));
+  EXPECT_EQ(result.level, Level::fail);
+  EXPECT_THAT(result.reason, ::testing::HasSubstr("cannot be made active: esp4 is not on disk"));
+}
+
+}  // namespace
+}  // namespace stackmgr
