@@ -41,6 +41,28 @@ struct StartOptions {
   bool daemon = false;
 };
 
+// `--daemon`: tells the waiting parent, then lets go of the terminal or pipe the init script
+// gave us (a caller reading our output until EOF must not wait for the supervisor's death);
+// the log continues in syslog.
+class DaemonModeNotifier final : public Notifier {
+ public:
+  explicit DaemonModeNotifier(UniqueFd pipe) : parent_(std::move(pipe)) {}
+  void ready(const std::string& status) override {
+    parent_.ready(status);
+    if (const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC); null_fd >= 0) {
+      dup2(null_fd, STDOUT_FILENO);
+      dup2(null_fd, STDERR_FILENO);
+      close(null_fd);
+    }
+  }
+  void status(const std::string&) override {}
+  void stopping() override {}
+  void watchdog() override {}
+
+ private:
+  ReadinessPipeNotifier parent_;
+};
+
 // `--daemon`: forks; the parent waits until the child is ready (exit 0) or gone (its code).
 // Returns the write end of the readiness pipe in the child; never returns in the parent.
 std::optional<UniqueFd> daemonize(PidFile& pid_file) {
@@ -120,7 +142,7 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
       pid_file.remove();
       return code(Exit::internal);
     }
-    notifiers->add(std::make_unique<ReadinessPipeNotifier>(std::move(*pipe)));
+    notifiers->add(std::make_unique<DaemonModeNotifier>(std::move(*pipe)));
   }
 
   RealStackHost stack_host(global, *config);

@@ -148,6 +148,10 @@ int Supervisor::run() {
   if (auto written = write_last_run(setup_.config.paths, final_status); !written) {
     spdlog::warn("could not record how this run ended: {}", written.error().describe());
   }
+  if (notify_) {  // nothing more to hear from a daemon: the socket file goes now
+    loop_.unwatch(notify_->fd());
+    notify_.reset();
+  }
   const std::string summary = state_.phase == Phase::failed ? "failed: " + state_.failure : "stopped";
   finish_requests(exit_code != 0 ? exit_code : cleanup_exit_, summary);
   control_->shutdown(std::chrono::milliseconds(1000));
