@@ -7,7 +7,8 @@
 #   --no-install     do not run setup-host.sh (fail instead if something is missing)
 #   --stackmgr PATH  put PATH into the guest as /usr/sbin/stackmgr (also taken
 #                    from $STACKMGR_BIN); an empty PATH means none
-#   --bin SRC[=DEST] any other program for the guest (see build-initramfs.sh)
+#   --bin SRC[=DEST] any other program for the guest (see build-initramfs.sh); an
+#                    empty argument means none
 # The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause and
 # iproute2's ip as /sbin/ip.
 set -eu -o pipefail
@@ -60,7 +61,7 @@ if [ -n "$stackmgr" ]; then
 	[ -x "$stackmgr" ] || vm_die "stackmgr binary $stackmgr does not exist (build the stackmgr target first)"
 	args+=(--bin "$stackmgr=/usr/sbin/stackmgr")
 fi
-for b in "${bins[@]}"; do args+=(--bin "$b"); done
+for b in "${bins[@]}"; do [ -z "$b" ] || args+=(--bin "$b"); done
 "$here/build-initramfs.sh" "${args[@]}"
 
 vm_lock "$build"
