@@ -24,8 +24,7 @@ std::optional<ModuleRole> parse_role(std::string_view text) {
 bool is_valid_module_name(std::string_view name) {
   if (name.empty() || name.size() > 55) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 

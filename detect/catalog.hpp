@@ -12,9 +12,9 @@
 namespace detect {
 
 enum class ModuleRole {
-  core,       // the stack needs it: af_key, esp4, ah4; ipsec
-  helper,     // loaded with the stack when present on disk: xfrm_user, esp6, ipsec_aes...
-  ipcomp,     // IPComp, insecure on the native stack: loaded only when the config allows it
+  core,    // the stack needs it: af_key, esp4, ah4; ipsec
+  helper,  // loaded with the stack when present on disk: xfrm_user, esp6, ipsec_aes...
+  ipcomp,  // IPComp, insecure on the native stack: loaded only when the config allows it
 };
 
 std::string_view to_string(ModuleRole role);

@@ -23,8 +23,8 @@ Error error_from_errno(int errnum, std::string message);
 template <typename T>
 class Result {
  public:
-  Result(T value) : content_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Error error) : content_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  Result(T value) : content_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : content_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const { return std::holds_alternative<T>(content_); }
   explicit operator bool() const { return ok(); }

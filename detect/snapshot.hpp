@@ -44,14 +44,14 @@ enum class Fact { yes, no, unknown };
 std::string_view to_string(Fact fact);
 
 struct ModuleSubsystem {
-  Fact supported = Fact::unknown;          // /proc/modules exists
-  Fact modules_disabled = Fact::unknown;   // /proc/sys/kernel/modules_disabled == 1
-  Fact cap_sys_module = Fact::unknown;     // CAP_SYS_MODULE in our effective set
+  Fact supported = Fact::unknown;                // /proc/modules exists
+  Fact modules_disabled = Fact::unknown;         // /proc/sys/kernel/modules_disabled == 1
+  Fact cap_sys_module = Fact::unknown;           // CAP_SYS_MODULE in our effective set
   Fact cap_sys_module_bounding = Fact::unknown;  // in the bounding set: root here could get it
-  std::string kernel_release;              // uname -r
-  std::string modules_dir;                 // /lib/modules/<release>
+  std::string kernel_release;                    // uname -r
+  std::string modules_dir;                       // /lib/modules/<release>
   bool modules_dir_exists = false;
-  std::vector<std::string> notes;          // why a fact is unknown
+  std::vector<std::string> notes;  // why a fact is unknown
 
   // True when this process may load and unload modules right now.
   [[nodiscard]] bool can_change_modules() const;
@@ -59,19 +59,19 @@ struct ModuleSubsystem {
 
 // The kernel's own markers. Each broke on some kernel; none is trusted alone.
 struct Markers {
-  bool proc_net_pfkey = false;           // /proc/net/pfkey (af_key)
-  bool xfrm_stat = false;                // /proc/net/xfrm_stat (XFRM framework)
-  bool xfrm_acq_expires = false;         // /proc/sys/net/core/xfrm_acq_expires (XFRM framework)
-  bool ipsec_version = false;            // /proc/net/ipsec/version or /proc/net/ipsec_version
-  std::string ipsec_version_text;        // its first line
-  bool ipsec_eroute = false;             // /proc/net/ipsec_eroute
-  bool ipsec_spi = false;                // /proc/net/ipsec_spi
-  bool proc_sys_net_ipsec = false;       // /proc/sys/net/ipsec
+  bool proc_net_pfkey = false;                // /proc/net/pfkey (af_key)
+  bool xfrm_stat = false;                     // /proc/net/xfrm_stat (XFRM framework)
+  bool xfrm_acq_expires = false;              // /proc/sys/net/core/xfrm_acq_expires (XFRM framework)
+  bool ipsec_version = false;                 // /proc/net/ipsec/version or /proc/net/ipsec_version
+  std::string ipsec_version_text;             // its first line
+  bool ipsec_eroute = false;                  // /proc/net/ipsec_eroute
+  bool ipsec_spi = false;                     // /proc/net/ipsec_spi
+  bool proc_sys_net_ipsec = false;            // /proc/sys/net/ipsec
   std::vector<std::string> ipsec_interfaces;  // ipsecN net devices
-  bool guard_installed = false;          // stackmgr's autoload guard file exists
-  bool proc_net_readable = false;        // /proc/net could be seen: a missing marker means something
-  bool initial_netns = true;             // /proc/net and the interfaces are the initial netns's
-  std::vector<std::string> notes;        // what limited the markers (permissions, netns, XFRM ifaces)
+  bool guard_installed = false;               // stackmgr's autoload guard file exists
+  bool proc_net_readable = false;             // /proc/net could be seen: a missing marker means something
+  bool initial_netns = true;                  // /proc/net and the interfaces are the initial netns's
+  std::vector<std::string> notes;             // what limited the markers (permissions, netns, XFRM ifaces)
 
   [[nodiscard]] bool any_native() const { return proc_net_pfkey; }
   [[nodiscard]] bool xfrm_framework() const { return xfrm_stat || xfrm_acq_expires; }
@@ -111,10 +111,12 @@ struct Snapshot {
   StackReport native;
   StackReport klips;
   Overall overall = Overall::none;
-  std::vector<std::string> reasons;   // why `overall` is what it is
+  std::vector<std::string> reasons;  // why `overall` is what it is
 
   [[nodiscard]] const ModuleStatus* module(std::string_view name) const;
-  [[nodiscard]] const StackReport& report(Stack stack) const { return stack == Stack::native ? native : klips; }
+  [[nodiscard]] const StackReport& report(Stack stack) const {
+    return stack == Stack::native ? native : klips;
+  }
   // The stack whose code is in the kernel: native or klips, or nullopt for none/conflict/broken.
   [[nodiscard]] std::optional<Stack> active_stack() const;
 };

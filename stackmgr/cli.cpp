@@ -40,8 +40,9 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  CLI::App app{"stackmgr: keeps exactly one kernel IPsec stack (KLIPS or native) safely loaded,\n"
-               "and supervises the keying daemon on it."};
+  CLI::App app{
+      "stackmgr: keeps exactly one kernel IPsec stack (KLIPS or native) safely loaded,\n"
+      "and supervises the keying daemon on it."};
   app.footer(kExitCodeHelp);
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("stackmgr ") + STACKMGR_VERSION);
@@ -62,6 +63,7 @@ int run_cli(int argc, char** argv) {
   add_stop_command(app, global, chosen);
   add_status_command(app, global, chosen);
   add_doctor_command(app, global, chosen);
+  add_hook_command(app, global, chosen);
 
   try {
     app.parse(argc, argv);

@@ -11,7 +11,7 @@ class App;
 namespace stackmgr {
 
 struct GlobalOptions {
-  std::string root = "/";  // --root: read the host under DIR (fixture trees, chroots)
+  std::string root = "/";   // --root: read the host under DIR (fixture trees, chroots)
   std::string config_file;  // --config; empty means the default path (see config.hpp)
   std::string log_level = "info";
 };
@@ -28,6 +28,7 @@ void add_start_command(CLI::App& app, const GlobalOptions& global, Command& chos
 void add_stop_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 void add_status_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 void add_doctor_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
+void add_hook_command(CLI::App& app, const GlobalOptions& global, Command& chosen);
 
 // Parses argv, runs the chosen command, maps errors to exit codes. main() is only this.
 int run_cli(int argc, char** argv);

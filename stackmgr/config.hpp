@@ -37,14 +37,14 @@ struct DaemonConfig {
   // Passed as the daemon's whole environment, as written (no placeholders). stackmgr adds
   // NOTIFY_SOCKET itself, so the config may not set it.
   std::map<std::string, std::string> environment;
-  std::chrono::milliseconds ready_timeout{10000};  // fall back to "ready" if no READY=1 by then
-  bool expect_notify = true;                       // the daemon speaks sd_notify (pluto does)
-  std::chrono::milliseconds stop_timeout{10000};   // SIGTERM, then SIGKILL after this
-  std::chrono::milliseconds restart_initial{1000}; // first backoff
-  std::chrono::milliseconds restart_max{60000};    // backoff cap
-  int crash_loop_limit = 5;                        // restarts within the window...
+  std::chrono::milliseconds ready_timeout{10000};       // fall back to "ready" if no READY=1 by then
+  bool expect_notify = true;                            // the daemon speaks sd_notify (pluto does)
+  std::chrono::milliseconds stop_timeout{10000};        // SIGTERM, then SIGKILL after this
+  std::chrono::milliseconds restart_initial{1000};      // first backoff
+  std::chrono::milliseconds restart_max{60000};         // backoff cap
+  int crash_loop_limit = 5;                             // restarts within the window...
   std::chrono::milliseconds crash_loop_window{300000};  // ...before stackmgr gives up
-  std::vector<int> no_restart_exit_codes{};        // e.g. configuration errors
+  std::vector<int> no_restart_exit_codes{};             // e.g. configuration errors
 };
 
 struct PathsConfig {
@@ -61,9 +61,24 @@ struct PathsConfig {
   [[nodiscard]] std::filesystem::path chosen_stack_file() const { return state_dir / "stack"; }
 };
 
+// [watch]: how the supervisor reacts to module changes it did not make (issue 9).
+enum class MissingReaction {
+  reload,       // load it again through the safe executor; the daemon keeps running
+  stop_daemon,  // stop the keying daemon
+  report,       // log it and mark status degraded
+};
+enum class ConflictReaction { stop_daemon, report };  // never "load something to fix it"
+
+struct WatchConfig {
+  MissingReaction on_missing = MissingReaction::reload;          // a module of the chosen stack went away
+  ConflictReaction on_conflict = ConflictReaction::stop_daemon;  // a module of the other stack appeared
+  int reload_limit = 3;                                          // reloads within reload_window...
+  std::chrono::milliseconds reload_window{60000};                // ...before stackmgr only reports
+};
+
 struct Config {
-  std::filesystem::path source;                // the file read, empty when defaults only
-  std::optional<detect::Stack> stack;          // nullopt = auto
+  std::filesystem::path source;                         // the file read, empty when defaults only
+  std::optional<detect::Stack> stack;                   // nullopt = auto
   detect::Stack default_stack = detect::Stack::native;  // auto with nothing active
   ModuleMode module_mode = ModuleMode::manage;
   bool allow_ipcomp = false;
@@ -73,13 +88,14 @@ struct Config {
   detect::Catalog catalog = detect::Catalog::defaults();  // plus [modules] extra entries
   DaemonConfig daemon;
   PathsConfig paths;
+  WatchConfig watch;
 };
 
 // A config problem with where it is: "/etc/stackmgr/stackmgr.toml:12: key daemon.stop_timeout: ..."
 struct ConfigError {
   std::filesystem::path file;
-  int line = 0;      // 0 when not about one line
-  std::string key;   // dotted key, empty when not about one key
+  int line = 0;     // 0 when not about one line
+  std::string key;  // dotted key, empty when not about one key
   std::string message;
   [[nodiscard]] std::string describe() const;
 };

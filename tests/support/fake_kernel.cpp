@@ -1,11 +1,11 @@
 #include "tests/support/fake_kernel.hpp"
 
-#include "detect/proc_modules.hpp"
-
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <sstream>
+
+#include "detect/proc_modules.hpp"
 
 namespace fake {
 namespace {
@@ -95,11 +95,11 @@ FakeKernel FakeKernel::from_fixture(const detect::HostRoot& root, detect::Catalo
       Module& entry = kernel.module(name);
       if (entry.disk == DiskState::absent) entry.disk = DiskState::available;
       entry.loaded = true;
-      entry.state = state == "Loading" ? InitState::coming
+      entry.state = state == "Loading"     ? InitState::coming
                     : state == "Unloading" ? InitState::going
                                            : InitState::live;
       const int holder_count =
-          holders == "-" ? 0 : static_cast<int>(std::count(holders.begin(), holders.end(), ',') );
+          holders == "-" ? 0 : static_cast<int>(std::count(holders.begin(), holders.end(), ','));
       entry.user_refs = std::max(0, std::atoi(refcnt.c_str()) - holder_count);
     }
     // Holders listed in /proc/modules must depend on the module for holders_of() to agree.
@@ -218,9 +218,11 @@ detect::Result<std::vector<detect::LoadedModule>> FakeKernel::loaded_modules() c
 detect::Result<detect::ModuleLookup> FakeKernel::lookup(std::string_view name) const {
   if (!index_readable_) return detect::ModuleLookup{std::string(name), DiskState::unknown, "", false, "", {}};
   const auto found = modules_.find(std::string(name));
-  if (found == modules_.end()) return detect::ModuleLookup{std::string(name), DiskState::absent, "", false, "", {}};
+  if (found == modules_.end())
+    return detect::ModuleLookup{std::string(name), DiskState::absent, "", false, "", {}};
   const Module& entry = found->second;
-  detect::ModuleLookup lookup{std::string(name), entry.disk, "", entry.blacklisted, entry.install_command, entry.deps};
+  detect::ModuleLookup lookup{std::string(name),     entry.disk, "", entry.blacklisted,
+                              entry.install_command, entry.deps};
   if (entry.disk == DiskState::available) lookup.path = "/lib/modules/fake/" + std::string(name) + ".ko";
   return lookup;
 }
@@ -250,13 +252,15 @@ detect::Status FakeKernel::insert_one(const std::string& name, int depth) {
   // native protocol handlers over KLIPS leave stale handlers behind on modern ones.
   if (in_stack(name, Stack::klips)) {
     if (const auto native = loaded_member_of(Stack::native)) {
-      crash_reason_ = "kernel crash: KLIPS module " + name + " inserted while native " + *native + " is loaded";
+      crash_reason_ =
+          "kernel crash: KLIPS module " + name + " inserted while native " + *native + " is loaded";
       return {};
     }
   }
   if (in_stack(name, Stack::native)) {
     if (const auto klips = loaded_member_of(Stack::klips)) {
-      crash_reason_ = "kernel crash: native module " + name + " inserted while KLIPS " + *klips + " is loaded";
+      crash_reason_ =
+          "kernel crash: native module " + name + " inserted while KLIPS " + *klips + " is loaded";
       return {};
     }
   }
