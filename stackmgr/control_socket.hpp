@@ -63,8 +63,8 @@ detect::Result<ControlReply> parse_control_reply(std::string_view line);
 
 struct ControlLimits {
   std::size_t max_request_bytes = 4096;
-  std::chrono::milliseconds request_timeout{5000};  // to send the request line after connecting
-  std::size_t max_pending_output = 256 * 1024;      // a client that does not read is dropped
+  std::chrono::milliseconds request_timeout{5000};           // to send the request line after connecting
+  std::size_t max_pending_output = std::size_t{256} * 1024;  // a client that does not read is dropped
   std::size_t max_connections = 32;
   uid_t allowed_uid = 0;
 };

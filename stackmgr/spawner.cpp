@@ -58,7 +58,7 @@ void close_other_fds_on_exec() {
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
   for (int signo = 1; signo < NSIG; ++signo) {
-    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
+    if (signo != SIGKILL && signo != SIGSTOP) static_cast<void>(signal(signo, SIG_DFL));  // best effort
   }
   int failed_errno = 0;
   if (setsid() < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(output_fd, STDOUT_FILENO) < 0 ||
