@@ -171,15 +171,20 @@ int postinst_configure(const HookRun& run, const std::vector<std::string>& args)
     return code(Exit::ok);
   }
   const auto choice = run.host.start_choice(config, snapshot);
-  if (choice.stack && *choice.stack != *active) {
+  if (!choice.stack) {
+    run.out << kPrefix << "not restarting the supervisor: a restart would not know which stack to take ("
+            << choice.source << "). It keeps running the old version; fix that, then run 'invoke-rc.d "
+            << "stackmgr restart'\n";
+    return code(Exit::ok);
+  }
+  if (*choice.stack != *active) {
     const auto from = detect::to_string(*active);
     const auto to = detect::to_string(*choice.stack);
-    run.out
-        << kPrefix << "not restarting the supervisor: it runs on the " << from
-        << " stack, and a restart would switch to " << to << " (chosen by " << choice.source
-        << "), dropping every tunnel. It keeps running the old version until you decide: 'stackmgr switch "
-        << to << "' to switch now, or restore " << from << " in " << choice.source
-        << " and run 'invoke-rc.d stackmgr restart'\n";
+    run.out << kPrefix << "not restarting the supervisor: it runs on the " << from
+            << " stack, and a restart would make ready " << choice.source
+            << ", dropping every tunnel. It keeps running the old version until you decide: 'stackmgr switch "
+            << to << "' to switch now, or make " << from
+            << " the choice again and run 'invoke-rc.d stackmgr restart'\n";
     return code(Exit::ok);
   }
   const std::string stack(detect::to_string(*active));
@@ -201,11 +206,11 @@ int postinst_abort_remove(const HookRun& run) {
 
 int prerm_remove(const HookRun& run) {
   auto loaded = run.host.load_config();
-  Config config = loaded ? std::move(loaded).value() : default_config();
   if (!loaded) {
     run.out << kWarning << "the configuration is not valid (" << loaded.error().describe()
             << "); using the default paths\n";
   }
+  const Config config = loaded ? loaded.value() : default_config();
   int result = code(Exit::ok);
   switch (run.host.supervisor_state(config)) {
     case SupervisorState::running:
@@ -247,8 +252,8 @@ void warn_missing(const HookRun& run, std::string_view release, detect::Stack st
           << detect::to_string(stack) << " stack (neither a module in " << modules_dir
           << "/modules.dep nor built in)\n"
           << kWarning << "after booting kernel " << release << ", stackmgr cannot make the "
-          << detect::to_string(stack) << " stack ready (chosen by " << source
-          << ") and the keying daemon will not start\n";
+          << detect::to_string(stack) << " stack ready and the keying daemon will not start; the choice is "
+          << source << "\n";
   if (stack == detect::Stack::klips) {
     run.out << kWarning << "KLIPS is built outside the kernel: rebuild it for " << release
             << " (a DKMS package: 'dkms autoinstall -k " << release
@@ -308,13 +313,11 @@ int run_kernel_installed_hook(const HookRun& run, std::string_view release) {
             << ": modules are managed outside stackmgr (module_mode = external)\n";
     return code(Exit::ok);
   }
-  const auto snapshot = run.host.detect_running_kernel(config);
-  auto choice = run.host.start_choice(config, snapshot);
+  const auto choice = run.host.start_choice(config, run.host.detect_running_kernel(config));
   if (!choice.stack) {
-    const auto active = snapshot.active_stack();
-    choice.stack = active.value_or(config.default_stack);
-    choice.source =
-        active ? "auto: the stack active now" : "auto: default_stack in " + config_path_of(config);
+    run.out << kWarning << "not checking kernel " << release
+            << ": cannot tell which stack stackmgr will make ready (" << choice.source << ")\n";
+    return code(Exit::ok);
   }
   const detect::Stack stack = *choice.stack;
 

@@ -25,8 +25,8 @@ enum class SupervisorState { running, stopped, unknown };
 
 // The stack a (re)start of the supervisor would take, and why.
 struct StartChoice {
-  std::optional<detect::Stack> stack;  // nullopt: auto, which keeps the active stack
-  std::string source;                  // "stackmgr config /etc/stackmgr/stackmgr.toml", "auto"...
+  std::optional<detect::Stack> stack;  // nullopt: start would refuse to choose (see `source`)
+  std::string source;                  // "klips (from the stackmgr config /etc/...)", or why not
 };
 
 // The module index of one installed kernel (/lib/modules/<release>).

@@ -73,7 +73,7 @@ class FakeHost final : public HookHost {
   std::optional<ConfigError> config_error;
   SupervisorState state = SupervisorState::stopped;
   detect::Snapshot snapshot = snapshot_with(Overall::native, {"af_key", "esp4", "ah4"});
-  StartChoice choice{std::nullopt, "auto"};
+  StartChoice choice{Stack::native, "native (auto: keeps the stack already in the kernel)"};
   fake::FakeKernel kernel;
   std::string index_problem;
   std::map<std::string, int> exit_status;
@@ -140,7 +140,7 @@ TEST_F(HookTest, UpgradeRestartsARunningSupervisorOnTheSameStack) {
 TEST_F(HookTest, UpgradeRestartsWhenTheChoiceIsTheActiveStack) {
   host_->state = SupervisorState::running;
   host_->snapshot = snapshot_with(Overall::klips, {"ipsec"});
-  host_->choice = {Stack::klips, "last switch /var/lib/stackmgr/stack"};
+  host_->choice = {Stack::klips, "klips (from the last switch, /var/lib/stackmgr/stack)"};
   EXPECT_EQ(postinst({"configure", "0.1.0"}), code(Exit::ok));
   EXPECT_THAT(host_->invoked, ElementsAre("restart"));
   EXPECT_THAT(said(), HasSubstr("stays on the klips stack"));
@@ -148,12 +148,13 @@ TEST_F(HookTest, UpgradeRestartsWhenTheChoiceIsTheActiveStack) {
 
 TEST_F(HookTest, UpgradeNeverRestartsIntoAnotherStack) {
   host_->state = SupervisorState::running;
-  host_->choice = {Stack::klips, "stackmgr config /etc/stackmgr/stackmgr.toml"};
+  host_->choice = {Stack::klips, "klips (from the stackmgr config /etc/stackmgr/stackmgr.toml)"};
   EXPECT_EQ(postinst({"configure", "0.1.0"}), code(Exit::ok));
   EXPECT_THAT(host_->invoked, IsEmpty());
   EXPECT_THAT(said(), HasSubstr("not restarting the supervisor: it runs on the native stack"));
-  EXPECT_THAT(said(),
-              HasSubstr("would switch to klips (chosen by stackmgr config /etc/stackmgr/stackmgr.toml)"));
+  EXPECT_THAT(
+      said(),
+      HasSubstr("a restart would make ready klips (from the stackmgr config /etc/stackmgr/stackmgr.toml)"));
   EXPECT_THAT(said(), HasSubstr("'stackmgr switch klips'"));
 }
 
@@ -165,6 +166,16 @@ TEST_F(HookTest, UpgradeDoesNotRestartWhenTheKernelStateIsUnclear) {
   EXPECT_THAT(host_->invoked, IsEmpty());
   EXPECT_THAT(said(), HasSubstr("IPsec state is conflict (af_key and ipsec are both loaded)"));
   EXPECT_THAT(said(), HasSubstr("stackmgr doctor"));
+}
+
+TEST_F(HookTest, UpgradeDoesNotRestartWhenStartWouldRefuseToChoose) {
+  host_->state = SupervisorState::running;
+  host_->choice = {std::nullopt,
+                   "refusing to guess the stack: protostack=foo in /etc/ipsec.conf:3 is invalid"};
+  EXPECT_EQ(postinst({"configure", "0.1.0"}), code(Exit::ok));
+  EXPECT_THAT(host_->invoked, IsEmpty());
+  EXPECT_THAT(said(),
+              HasSubstr("would not know which stack to take (refusing to guess the stack: protostack=foo"));
 }
 
 TEST_F(HookTest, InvalidConfigIsReportedAndNothingIsRestarted) {
@@ -308,14 +319,14 @@ TEST_F(HookTest, ConfigureForgetsAStaleStopMarker) {
 // --- kernel-installed -------------------------------------------------------------------
 
 TEST_F(HookTest, KernelWithoutKlipsWarnsLoudlyAndNeverFails) {
-  host_->choice = {Stack::klips, "stackmgr config /etc/stackmgr/stackmgr.toml"};
+  host_->choice = {Stack::klips, "klips (from the stackmgr config /etc/stackmgr/stackmgr.toml)"};
   host_->kernel.add_module("af_key", DiskState::available);
   EXPECT_EQ(kernel_installed("6.1.0-99-amd64"), code(Exit::ok));
   EXPECT_THAT(host_->indexed, ElementsAre("6.1.0-99-amd64"));
   EXPECT_THAT(said(), HasSubstr("WARNING: kernel 6.1.0-99-amd64 has no ipsec for the klips stack"));
   EXPECT_THAT(said(), HasSubstr("/lib/modules/6.1.0-99-amd64/modules.dep"));
   EXPECT_THAT(said(), HasSubstr("dkms autoinstall -k 6.1.0-99-amd64"));
-  EXPECT_THAT(said(), HasSubstr("chosen by stackmgr config"));
+  EXPECT_THAT(said(), HasSubstr("the choice is klips (from the stackmgr config"));
 }
 
 TEST_F(HookTest, KernelWithoutNativeModulesPointsAtTheKernelConfig) {
@@ -336,20 +347,12 @@ TEST_F(HookTest, KernelWithTheModulesSaysSoInOneLine) {
       "ah4 (module)\n");
 }
 
-TEST_F(HookTest, KernelCheckOnAutoUsesTheActiveStack) {
-  host_->snapshot = snapshot_with(Overall::klips, {"ipsec"});
-  host_->kernel.add_module("af_key", DiskState::available);
+TEST_F(HookTest, KernelCheckWithoutAStackChoiceSaysWhy) {
+  host_->choice = {std::nullopt, "refusing to guess the stack: both stacks are in the kernel"};
   EXPECT_EQ(kernel_installed("6.1.0-99-amd64"), code(Exit::ok));
-  EXPECT_THAT(said(), HasSubstr("has no ipsec for the klips stack"));
-  EXPECT_THAT(said(), HasSubstr("chosen by auto: the stack active now"));
-}
-
-TEST_F(HookTest, KernelCheckOnAutoWithNothingActiveUsesTheDefaultStack) {
-  host_->snapshot = snapshot_with(Overall::none, {});
-  host_->config.default_stack = Stack::klips;
-  EXPECT_EQ(kernel_installed("6.1.0-99-amd64"), code(Exit::ok));
-  EXPECT_THAT(said(), HasSubstr("has no ipsec for the klips stack"));
-  EXPECT_THAT(said(), HasSubstr("auto: default_stack in /etc/stackmgr/stackmgr.toml"));
+  EXPECT_THAT(host_->indexed, IsEmpty());
+  EXPECT_THAT(said(), HasSubstr("WARNING: not checking kernel 6.1.0-99-amd64: cannot tell which stack"));
+  EXPECT_THAT(said(), HasSubstr("both stacks are in the kernel"));
 }
 
 TEST_F(HookTest, KernelCheckWarnsAboutABlacklistedCoreModule) {
