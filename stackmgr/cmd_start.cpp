@@ -18,6 +18,7 @@
 #include "stackmgr/stack_ready.hpp"
 #include "stackmgr/supervisor.hpp"
 #include "stackmgr/supervisor_host.hpp"
+#include "stackmgr/switch_host.hpp"
 #include "stackmgr/system_notifier.hpp"
 #include "stackmgr/xfrm_netlink.hpp"
 
@@ -145,6 +146,10 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
     notifiers->add(std::make_unique<DaemonModeNotifier>(std::move(*pipe)));
   }
 
+  if (auto unrecovered = recover_on_host(global, *config)) {  // issue 6: an interrupted switch
+    pid_file.release();
+    return *unrecovered;
+  }
   RealStackHost stack_host(global, *config);
   const ResolvedStack resolved = resolve_stack(*config, cli_stack, stack_host.detect());
   for (const auto& warning : resolved.warnings) spdlog::warn("{}", warning);

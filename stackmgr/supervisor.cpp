@@ -175,6 +175,12 @@ void Supervisor::feed(const Event& event) {
 void Supervisor::perform(const Action& action) {
   auto report = [this](Level level, const std::string& message) { progress(level, message); };
   if (const auto* prepare = std::get_if<PrepareStack>(&action)) {
+    if (prepare->stack != setup_.stack) {  // issue 6: a switch (or its rollback) moves the daemon
+      setup_.stack = prepare->stack;
+      setup_.stack_source = ChoiceSource::state_file;
+      setup_.stack_explanation = "chosen by 'stackmgr switch'";
+      policy_ = supervision_policy(setup_.config, prepare->stack, policy_.watchdog_interval);
+    }
     const StackOutcome outcome = host_.prepare(prepare->stack, report);
     feed(StackPrepared{outcome.ok(), outcome.exit_code, outcome.message});
   } else if (std::holds_alternative<FlushKernel>(action)) {
@@ -208,6 +214,14 @@ void Supervisor::perform(const Action& action) {
     progress(Level::debug, "a kernel module changed; re-detection on module events comes with issue 9");
   } else if (const auto* message = std::get_if<Report>(&action)) {
     progress(message->level, message->message);
+  } else if (const auto* switching = std::get_if<SwitchProgress>(&action)) {
+    std::vector<std::string> warnings;
+    const auto clients = switch_.clients();
+    const auto final_line = switch_.on_progress(*switching, warnings);
+    for (const auto& warning : warnings) progress(Level::warn, warning);
+    for (ControlServer::ConnectionId id : clients) {
+      if (final_line) control_->finish(id, *final_line);
+    }
   } else if (const auto* finish = std::get_if<Finish>(&action)) {
     finished_ = finish->exit_code;
     loop_.stop();
@@ -346,11 +360,28 @@ void Supervisor::on_request(ControlServer::ConnectionId id, const ControlRequest
       stop_requests_.push_back(id);
       feed(StopRequested{request.unload});
       return;
-    case ControlCommand::switch_stack:
-      control_->finish(id, result_reply(code(Exit::usage),
-                                        "switching through a running supervisor is not supported yet; run "
-                                        "'stackmgr stop', then 'stackmgr switch' and 'stackmgr start'"));
+    case ControlCommand::switch_stack: {
+      if (!request.stack) {
+        control_->finish(id, SupervisorSwitch::reply(code(Exit::usage), "switch needs a stack"));
+        return;
+      }
+      if (switch_.in_flight() || request.dry_run) {
+        control_->finish(id,
+                         SupervisorSwitch::reply(request.dry_run ? code(Exit::usage) : code(Exit::busy),
+                                                 request.dry_run ? "'stackmgr switch --dry-run' plans locally"
+                                                                 : "another switch is in progress; try again "
+                                                                   "when it has finished"));
+        return;
+      }
+      if (auto begun = switch_.begin(id, state_.active_stack, *request.stack, policy_.daemon_name); !begun) {
+        control_->finish(id, SupervisorSwitch::reply(code(Exit::internal), begun.error().describe()));
+        return;
+      }
+      spdlog::info("switch to the {} stack requested over the control socket",
+                   detect::to_string(*request.stack));
+      feed(SwitchRequested{*request.stack});
       return;
+    }
   }
 }
 
@@ -358,6 +389,8 @@ void Supervisor::progress(Level level, const std::string& message) {
   log_at(level, message);
   if (level == Level::debug) return;
   for (ControlServer::ConnectionId id : stop_requests_)
+    control_->send(id, progress_reply(level_name(level), message));
+  for (ControlServer::ConnectionId id : switch_.clients())
     control_->send(id, progress_reply(level_name(level), message));
 }
 

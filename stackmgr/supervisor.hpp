@@ -21,6 +21,7 @@
 #include "stackmgr/spawner.hpp"
 #include "stackmgr/stack_ready.hpp"
 #include "stackmgr/supervisor_core.hpp"
+#include "stackmgr/supervisor_switch.hpp"
 #include "stackmgr/system_notifier.hpp"
 
 namespace stackmgr {
@@ -101,6 +102,7 @@ class Supervisor {
   std::string daemon_status_text_;                          // the daemon's last STATUS=
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   SteadyTime started_ = std::chrono::steady_clock::now();
+  SupervisorSwitch switch_{setup_.config.paths};  // issue 6: an admin's switch, its clients and journal
 };
 
 // Writes `document` to run_dir/last-run.json (0600, atomically) so `status` can say how the

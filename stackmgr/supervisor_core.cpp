@@ -65,6 +65,9 @@ class Step {
   void begin_stop();
   void after_daemon_stopped();
   void fail(int exit_code, std::string why);
+  void switch_progress(SwitchStage stage, int exit_code = 0, std::string message = {});
+  void switch_step_failed(int exit_code, const std::string& message);
+  bool switch_daemon_failed(const std::string& what);
   void fire_watchdog();
   void fire_phase_timer();
 
@@ -88,14 +91,19 @@ void Step::handle(const Begin& event) {
 }
 
 void Step::handle(const StackPrepared& event) {
-  if (state_.phase != Phase::preparing_stack) return;
+  if (state_.phase != Phase::preparing_stack && state_.phase != Phase::switching) return;
   if (!event.ok) {
+    if (state_.phase == Phase::switching && state_.switching) {
+      switch_step_failed(event.exit_code, event.message);
+      return;
+    }
     fail(event.exit_code, event.message);
     return;
   }
   state_.active_stack = state_.stack;
   state_.switch_target.reset();
   if (!event.message.empty()) report(Level::info, event.message);
+  if (state_.switching && policy_.has_daemon) switch_progress(SwitchStage::starting_daemon);
   if (!policy_.has_daemon) {
     state_.phase = Phase::running;
     report(Level::info, "no keying daemon is configured for the " +
@@ -130,6 +138,7 @@ void Step::handle(const DaemonSpawned& event) {
 
 void Step::handle(const SpawnFailed& event) {
   if (state_.phase != Phase::starting || state_.daemon.pid != 0) return;
+  if (switch_daemon_failed("cannot start " + policy_.daemon_name + ": " + event.message)) return;
   if (event.permanent) {
     fail(kExitDaemonFailed, "cannot start " + policy_.daemon_name + ": " + event.message +
                                 "; fix daemon.argv in the config, then run 'stackmgr start' again");
@@ -144,6 +153,21 @@ void Step::become_ready(std::string how) {
   state_.deadline.reset();
   if (state_.daemon.pid != 0) state_.daemon.ready_at = now_;
   if (!how.empty()) report(Level::info, std::move(how));
+  if (state_.switching) {
+    const SwitchInFlight& ending = *state_.switching;
+    if (ending.rolling_back) {
+      switch_progress(SwitchStage::rolled_back, ending.failure_exit,
+                      "the switch to " + std::string(detect::to_string(ending.to)) +
+                          " failed: " + ending.failure + "; rolled back: the " +
+                          std::string(detect::to_string(state_.stack)) + " stack is live again" +
+                          (policy_.has_daemon ? " and " + daemon_label() + " is ready" : ""));
+    } else {
+      switch_progress(SwitchStage::done, 0,
+                      "switched to the " + std::string(detect::to_string(state_.stack)) + " stack" +
+                          (policy_.has_daemon ? "; " + daemon_label() + " is ready" : ""));
+    }
+    state_.switching.reset();
+  }
   if (!state_.announced_ready) {
     state_.announced_ready = true;
     notify(NotifyKind::ready, status_line(policy_, state_));
@@ -171,6 +195,12 @@ void Step::handle(const ProcessExited& event) {
     return;
   }
   if (state_.phase != Phase::starting && state_.phase != Phase::running) return;
+  if (state_.phase == Phase::starting && state_.switching) {  // on the switch's stack: roll back
+    const std::string what = daemon_label() + " " + event.how.describe() + " before it was ready";
+    state_.daemon.pid = 0;
+    if (switch_daemon_failed(what)) return;
+    state_.daemon.pid = event.pid;
+  }
   daemon_died(event.how);
 }
 
@@ -281,8 +311,9 @@ void Step::after_daemon_stopped() {
   if (state_.switch_target) {
     flush_if_native();
     state_.stack = *state_.switch_target;
-    state_.phase = Phase::preparing_stack;
+    state_.phase = state_.switching ? Phase::switching : Phase::preparing_stack;
     report(Level::info, "switching to the " + std::string(detect::to_string(state_.stack)) + " stack");
+    if (state_.switching) switch_progress(SwitchStage::changing_modules);
     actions_.emplace_back(PrepareStack{state_.stack});
     return;
   }
@@ -294,7 +325,60 @@ void Step::after_daemon_stopped() {
   actions_.emplace_back(Finish{0});
 }
 
+void Step::switch_progress(SwitchStage stage, int exit_code, std::string message) {
+  if (!state_.switching) return;
+  actions_.emplace_back(
+      SwitchProgress{stage, state_.switching->from, state_.switching->to, exit_code, std::move(message)});
+}
+
+// A step of the switch failed: go back to where it started, or give up when that failed too.
+void Step::switch_step_failed(int exit_code, const std::string& message) {
+  if (!state_.switching) return;
+  SwitchInFlight& running = *state_.switching;
+  if (!running.rolling_back && running.from) {
+    running.rolling_back = true;
+    running.failure = message;
+    running.failure_exit = exit_code == code(Exit::refused) ? code(Exit::refused) : code(Exit::rolled_back);
+    const std::string back = std::string(detect::to_string(*running.from));
+    report(Level::error, "the switch to " + std::string(detect::to_string(running.to)) +
+                             " failed: " + message + "; rolling back to the " + back + " stack");
+    switch_progress(SwitchStage::rolling_back, 0, message);
+    flush_if_native();
+    state_.stack = *running.from;
+    state_.phase = Phase::switching;
+    actions_.emplace_back(PrepareStack{state_.stack});
+    return;
+  }
+  const std::string why = running.rolling_back
+                              ? "the switch to " + std::string(detect::to_string(running.to)) +
+                                    " failed: " + running.failure + "; the rollback failed too: " + message
+                              : message;
+  fail(running.rolling_back ? code(Exit::rollback_failed) : exit_code, why);
+}
+
+// The daemon failed on the switch's stack before it was ready: roll back (true), or let the
+// usual restart logic handle it (false).
+bool Step::switch_daemon_failed(const std::string& what) {
+  if (!state_.switching) return false;
+  const SwitchInFlight running = *state_.switching;
+  if (!running.rolling_back) {
+    switch_step_failed(code(Exit::daemon_failed), what);
+    return true;
+  }
+  switch_progress(SwitchStage::rollback_failed, code(Exit::rollback_failed),
+                  "the switch to " + std::string(detect::to_string(running.to)) + " failed: " +
+                      running.failure + "; back on the " + std::string(detect::to_string(state_.stack)) +
+                      " stack, but " + what + " (stackmgr keeps restarting it)");
+  state_.switching.reset();
+  return false;
+}
+
 void Step::fail(int exit_code, std::string why) {
+  if (state_.switching) {
+    switch_progress(state_.switching->rolling_back ? SwitchStage::rollback_failed : SwitchStage::interrupted,
+                    exit_code, why);
+    state_.switching.reset();
+  }
   state_.phase = Phase::failed;
   state_.deadline.reset();
   state_.failure = why;
@@ -309,6 +393,12 @@ void Step::handle(const StopRequested& event) {
   if (finished()) return;
   state_.unload_on_stop = state_.unload_on_stop || event.unload;
   state_.switch_target.reset();
+  if (state_.switching) {
+    switch_progress(
+        SwitchStage::interrupted, code(Exit::internal),
+        "a stop request interrupted the switch; the next 'stackmgr start' recovers from its journal");
+    state_.switching.reset();
+  }
   if (state_.phase == Phase::stopping) return;
   notify(NotifyKind::stopping);
   begin_stop();
@@ -335,20 +425,35 @@ void Step::handle(const SignalReceived& event) {
 }
 
 void Step::handle(const SwitchRequested& event) {
+  const auto reject = [this, &event](int exit_code, std::string why) {
+    actions_.emplace_back(
+        SwitchProgress{SwitchStage::rejected, state_.active_stack, event.target, exit_code, why});
+  };
+  if (state_.switching) {
+    reject(code(Exit::busy), "another switch (to " + std::string(detect::to_string(state_.switching->to)) +
+                                 ") is in progress; try again when it has finished");
+    return;
+  }
   if (state_.phase != Phase::running && state_.phase != Phase::starting && state_.phase != Phase::backoff) {
-    report(Level::warn, "cannot switch now: the supervisor is " + std::string(to_string(state_.phase)));
+    const std::string why = "cannot switch now: the supervisor is " + std::string(to_string(state_.phase));
+    report(Level::warn, why);
+    reject(code(Exit::busy), why);
     return;
   }
   if (state_.active_stack == event.target && state_.phase == Phase::running) {
-    report(Level::info, "already on the " + std::string(detect::to_string(event.target)) + " stack");
+    const std::string already = "already on the " + std::string(detect::to_string(event.target)) + " stack";
+    report(Level::info, already);
+    reject(code(Exit::ok), already);
     return;
   }
+  state_.switching = SwitchInFlight{state_.active_stack, event.target, false, {}, 0};
   state_.switch_target = event.target;
+  switch_progress(SwitchStage::stopping_daemon);
   begin_stop();
 }
 
 void Step::handle(const ModuleEvent& event) {
-  if (finished() || state_.phase == Phase::preparing_stack) return;
+  if (finished() || state_.phase == Phase::preparing_stack || state_.phase == Phase::switching) return;
   report(Level::debug, "module " + event.module + (event.added ? " appeared" : " went away"));
   actions_.emplace_back(CheckStack{});
 }
@@ -365,12 +470,28 @@ std::string_view to_string(Phase phase) {
   switch (phase) {
     case Phase::idle: return "idle";
     case Phase::preparing_stack: return "preparing-stack";
+    case Phase::switching: return "switching";
     case Phase::starting: return "starting";
     case Phase::running: return "running";
     case Phase::backoff: return "backoff";
     case Phase::stopping: return "stopping";
     case Phase::failed: return "failed";
     case Phase::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(SwitchStage stage) {
+  switch (stage) {
+    case SwitchStage::stopping_daemon: return "stopping-daemon";
+    case SwitchStage::changing_modules: return "changing-modules";
+    case SwitchStage::starting_daemon: return "starting-daemon";
+    case SwitchStage::rolling_back: return "rolling-back";
+    case SwitchStage::done: return "done";
+    case SwitchStage::rolled_back: return "rolled-back";
+    case SwitchStage::rollback_failed: return "rollback-failed";
+    case SwitchStage::rejected: return "rejected";
+    case SwitchStage::interrupted: return "interrupted";
   }
   return "unknown";
 }
@@ -400,6 +521,7 @@ std::string status_line(const SupervisionPolicy& policy, const State& state) {
   switch (state.phase) {
     case Phase::idle:
     case Phase::preparing_stack: return "preparing " + stack;
+    case Phase::switching: return "switching: preparing " + stack;
     case Phase::starting: return stack + ", starting " + policy.daemon_name;
     case Phase::running:
       if (!policy.has_daemon) return stack + ", no keying daemon";

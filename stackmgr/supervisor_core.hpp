@@ -56,6 +56,7 @@ struct ProcessExit {
 enum class Phase {
   idle,             // nothing yet: waiting for Begin
   preparing_stack,  // the stack is being made ready (modules, flush)
+  switching,        // issue 6: an admin's switch is changing the modules (or rolling them back)
   starting,         // the daemon runs; waiting for it to be ready
   running,          // the daemon is ready (or no daemon is configured)
   backoff,          // the daemon died; waiting to restart it
@@ -77,6 +78,15 @@ struct DaemonState {
   bool kill_sent = false;  // SIGKILL already sent while stopping
 };
 
+// An admin's switch through the supervisor (issue 6), from the request to its end.
+struct SwitchInFlight {
+  std::optional<detect::Stack> from;  // the stack before (nullopt: none was ready)
+  detect::Stack to = detect::Stack::native;
+  bool rolling_back = false;
+  std::string failure;   // what failed, once rolling back
+  int failure_exit = 0;  // the client's exit once rolled back: refused or rolled_back
+};
+
 struct State {
   Phase phase = Phase::idle;
   detect::Stack stack = detect::Stack::native;  // the stack being made ready / in use
@@ -87,6 +97,7 @@ struct State {
   bool announced_ready = false;                // READY=1 went to systemd
   bool unload_on_stop = false;                 // stop --unload
   std::optional<detect::Stack> switch_target;  // a switch waits for the daemon to stop
+  std::optional<SwitchInFlight> switching;     // issue 6: an admin's switch, until it ends
   std::string failure;                         // why phase == failed
   int exit_code = 0;                           // the supervisor's exit code once finished
 };
@@ -160,12 +171,33 @@ struct Report {  // a message for the log and for control clients waiting on thi
   Level level = Level::info;
   std::string message;
 };
+// Where an admin's switch is; the supervisor journals each stage and answers the client.
+enum class SwitchStage {
+  stopping_daemon,   // begins the switch: the daemon is being stopped
+  changing_modules,  // flushed; unloading the old stack, loading and verifying the new one, guard
+  starting_daemon,   // the stack is ready; starting the daemon and waiting for its readiness
+  rolling_back,      // a step failed (message): going back to `from`, then its daemon
+  done,              // terminal: the daemon is ready on `to` (exit ok)
+  rolled_back,       // terminal: back on `from` with its daemon (exit rolled_back)
+  rollback_failed,   // terminal: the rollback failed too (exit rollback_failed; message says why)
+  rejected,          // terminal: not started (already there: exit ok; or not now: exit busy)
+  interrupted,       // terminal: a stop or a failure ended it half-way; the journal stays for start
+};
+std::string_view to_string(SwitchStage stage);
+struct SwitchProgress {
+  SwitchStage stage = SwitchStage::stopping_daemon;
+  std::optional<detect::Stack> from;
+  detect::Stack to = detect::Stack::native;
+  int exit_code = 0;    // terminal stages: the Exit code for the client
+  std::string message;  // what failed, or why it was rejected
+};
+
 struct Finish {  // leave the event loop; the process exits with `exit_code`
   int exit_code = 0;
 };
 
 using Action = std::variant<PrepareStack, FlushKernel, SpawnDaemon, SignalDaemon, NotifySystem,
-                            UnloadOwnModules, CheckStack, Report, Finish>;
+                            UnloadOwnModules, CheckStack, Report, Finish, SwitchProgress>;
 
 struct Transition {
   State state;

@@ -1,11 +1,78 @@
 #include "stackmgr/switch_direct.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <stdexcept>
 
 #include "modules/planner.hpp"
+#include "stackmgr/chosen_stack_file.hpp"
+#include "stackmgr/switch_journal.hpp"
 
 namespace stackmgr {
+namespace {
+
+std::string step_text(const modules::Step& step) {
+  return std::string(modules::to_string(step.kind)) + (step.module.empty() ? "" : " " + step.module);
+}
+
+// Rewrites the journal before each executor step (forward and rollback), then passes the event on.
+class JournalingObserver final : public SwitchObserver {
+ public:
+  JournalingObserver(std::filesystem::path file, SwitchJournal journal, SwitchObserver* next,
+                     std::vector<std::string>& warnings)
+      : file_(std::move(file)), journal_(std::move(journal)), next_(next), warnings_(warnings) {}
+
+  void step_started(const modules::Step& step, modules::Phase phase) override {
+    if (phase == modules::Phase::rollback) {
+      journal_.phase = "rolling-back";
+      journal_.steps.push_back(JournalStep{"rollback: " + step_text(step), false});
+    } else {
+      journal_.phase = "executing";
+    }
+    save();
+    if (next_ != nullptr) next_->step_started(step, phase);
+  }
+  void step_finished(const modules::StepRecord& record) override {
+    const std::string prefix = record.phase == modules::Phase::rollback ? "rollback: " : "";
+    journal_.mark_done(prefix + step_text(record.step));
+    if (next_ != nullptr) next_->step_finished(record);
+  }
+  void keep_after_failed_rollback() {
+    journal_.phase = "rollback-failed";
+    save();
+  }
+
+ private:
+  void save() {
+    if (auto written = write_journal(file_, journal_); !written && !warned_) {
+      warned_ = true;
+      warnings_.push_back("could not update the switch journal: " + written.error().describe() +
+                          "; if stackmgr is killed now, 'stackmgr start' cannot tell what it was doing");
+    }
+  }
+
+  std::filesystem::path file_;
+  SwitchJournal journal_;
+  SwitchObserver* next_;
+  std::vector<std::string>& warnings_;
+  bool warned_ = false;
+};
+
+SwitchJournal journal_for(const modules::Plan& plan, const detect::Snapshot& before) {
+  SwitchJournal journal;
+  journal.from = before.active_stack();
+  journal.to = plan.target;
+  journal.via = JournalVia::direct;
+  journal.pid = getpid();
+  journal.started_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  for (const modules::Step& step : plan.steps) journal.steps.push_back(JournalStep{step_text(step), false});
+  return journal;
+}
+
+}  // namespace
 
 std::optional<modules::Refusal> external_mode_refusal(const modules::Plan& plan) {
   if (plan.already_there()) return std::nullopt;
@@ -81,15 +148,44 @@ SwitchResult switch_direct(const SwitchRequest& request, SwitchEnvironment& envi
       return result;
     }
   }
+  std::optional<JournalingObserver> journaling;
+  const bool journaled = !environment.journal.empty() && !result.plan->already_there();
+  if (journaled) {
+    SwitchJournal journal = journal_for(*result.plan, *result.before);
+    if (auto written = write_journal(environment.journal, journal); !written) {
+      result.status = SwitchStatus::failed;
+      result.error = detect::Error{
+          written.error().code,
+          "could not write the switch journal: " + written.error().describe() + "; nothing was changed"};
+      return result;
+    }
+    journaling.emplace(environment.journal, std::move(journal), observer, result.warnings);
+  }
   if (observer != nullptr) observer->planned(*result.plan);
 
   modules::ExecutorContext context{environment.backend, environment.guard, environment.clock,
                                    environment.detect};
   context.holders = environment.holders;
-  context.observer = observer;
+  context.observer = journaling ? &*journaling : observer;
   context.timeouts = environment.timeouts;
   result.report = modules::execute(*result.plan, context);
   result.status = SwitchStatus::executed;
+  const modules::Outcome outcome = result.report->outcome;
+  if (journaled) {
+    if (outcome == modules::Outcome::rollback_failed) {
+      journaling->keep_after_failed_rollback();
+    } else if (auto removed = remove_journal(environment.journal); !removed) {
+      result.warnings.push_back(removed.error().describe());
+    }
+  }
+  if (!environment.chosen_stack_file.empty() &&
+      (outcome == modules::Outcome::done || outcome == modules::Outcome::already_there)) {
+    if (auto chosen = write_chosen_stack(environment.chosen_stack_file, request.target); !chosen) {
+      result.warnings.push_back(
+          "could not record the stack for the next start: " + chosen.error().describe() +
+          "; 'stackmgr start' will choose from the config instead");
+    }
+  }
 
   if (!result.plan->already_there()) {
     record.apply(result.report->loaded, result.report->unloaded);

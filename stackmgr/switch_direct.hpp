@@ -40,6 +40,10 @@ struct SwitchEnvironment {
   std::filesystem::path lock_file = kDefaultLockFile;
   std::filesystem::path module_record = kDefaultModuleRecord;
   modules::ExecutorTimeouts timeouts{};
+  // The switch journal (switch_journal.hpp), rewritten before each step; empty: none is kept.
+  std::filesystem::path journal{};
+  // Where a successful switch records its stack for the next `start`; empty: not recorded.
+  std::filesystem::path chosen_stack_file{};
 };
 
 // Live events of a switch. Every method has a default that ignores it.
@@ -87,6 +91,9 @@ modules::Policy policy_with_record(modules::Policy policy, const ModuleRecord& r
 
 // Takes the lock, detects, plans with the record, runs the plan through the executor, and
 // updates the record with what the run loaded and unloaded. The lock is held until it returns.
+// With environment.journal set, the journal is written before the first step (a failure to
+// write it changes nothing: status failed) and before every step, and removed at the end unless
+// the rollback failed. With chosen_stack_file set, done and already there record the target.
 SwitchResult switch_direct(const SwitchRequest& request, SwitchEnvironment& environment,
                            SwitchObserver* observer = nullptr);
 

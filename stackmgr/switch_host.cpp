@@ -1,7 +1,11 @@
 #include "stackmgr/switch_host.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "detect/detector.hpp"
 #include "detect/subsystem.hpp"
+#include "stackmgr/exit_codes.hpp"
+#include "stackmgr/switch_recovery.hpp"
 
 namespace stackmgr {
 namespace {
@@ -19,7 +23,9 @@ RealSwitchHost::RealSwitchHost(detect::HostRoot root, detect::Catalog catalog, c
       guard_(modules::GuardFile::for_catalog(root_, catalog_)),
       holders_(root_),
       lock_file_(under(root_, paths.lock_file())),
-      module_record_(under(root_, paths.module_record())) {
+      module_record_(under(root_, paths.module_record())),
+      journal_(under(root_, paths.journal())),
+      chosen_stack_file_(under(root_, paths.chosen_stack_file())) {
   if (root_.is_real_root()) {
     net_ = std::make_unique<detect::UdevNetDevices>();
   } else {
@@ -38,7 +44,28 @@ SwitchEnvironment RealSwitchHost::environment() {
   environment.holders = &holders_;
   environment.lock_file = lock_file_;
   environment.module_record = module_record_;
+  environment.journal = journal_;
+  environment.chosen_stack_file = chosen_stack_file_;
   return environment;
+}
+
+std::optional<int> recover_on_host(const GlobalOptions& global, const Config& config) {
+  RealSwitchHost host(detect::HostRoot(global.root), config.catalog, config.paths);
+  SwitchEnvironment environment = host.environment();
+  SwitchRequest request;
+  request.policy = policy_from(config, false);
+  request.lock_timeout = config.lock_timeout;
+  request.module_mode = config.module_mode;
+  const RecoveryResult recovered = recover_interrupted_switch(request, environment);
+  switch (recovered.outcome) {
+    case RecoveryOutcome::nothing: return std::nullopt;
+    case RecoveryOutcome::completed:
+    case RecoveryOutcome::rolled_back:
+    case RecoveryOutcome::unusable_journal: spdlog::warn("{}", recovered.message); return std::nullopt;
+    case RecoveryOutcome::failed: break;
+  }
+  spdlog::error("{}", recovered.message);
+  return code(Exit::rollback_failed);
 }
 
 ConfigResult load_command_config(const GlobalOptions& global) {

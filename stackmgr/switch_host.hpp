@@ -29,7 +29,8 @@ class RealSwitchHost {
 
   // Reads the host now (detect::detect_host with this host's backend).
   [[nodiscard]] detect::Snapshot detect() const;
-  // The environment switch_direct runs through; valid while this object lives.
+  // The environment switch_direct runs through (with the journal and the chosen-stack file);
+  // valid while this object lives.
   [[nodiscard]] SwitchEnvironment environment();
 
   [[nodiscard]] const std::filesystem::path& lock_file() const { return lock_file_; }
@@ -45,7 +46,14 @@ class RealSwitchHost {
   modules::ProcHolderLookup holders_;
   std::filesystem::path lock_file_;
   std::filesystem::path module_record_;
+  std::filesystem::path journal_;
+  std::filesystem::path chosen_stack_file_;
 };
+
+// `start` and the next switch: completes or rolls back a switch that was interrupted on this
+// host (switch_recovery.hpp), logging which. Returns the Exit code to stop with when the
+// recovery failed (the kernel may be between stacks), else nullopt.
+std::optional<int> recover_on_host(const GlobalOptions& global, const Config& config);
 
 // The module policy from the config, with --allow-ipcomp on top.
 modules::Policy policy_from(const Config& config, bool allow_ipcomp_flag);

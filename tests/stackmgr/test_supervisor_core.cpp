@@ -497,6 +497,90 @@ TEST(SupervisorCore, SwitchToTheActiveStackIsANoOp) {
   EXPECT_NE(core.reports().find("already on the native stack"), std::string::npos);
 }
 
+std::vector<SwitchStage> stages(const CoreHarness& core) {
+  std::vector<SwitchStage> found;
+  for (const auto& progress : core.taken<SwitchProgress>()) found.push_back(progress.stage);
+  return found;
+}
+
+TEST(SupervisorCore, ASwitchReportsEachStageAndEndsDoneWhenTheDaemonIsReadyOnTheNewStack) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.clear_actions();
+  core.send(SwitchRequested{Stack::klips});
+  core.send(ProcessExited{100, ProcessExit{0, 0}});
+  EXPECT_EQ(core.taken<PrepareStack>().at(0).stack, Stack::klips);
+  core.send(DaemonReady{101});
+  EXPECT_EQ(stages(core),
+            (std::vector<SwitchStage>{SwitchStage::stopping_daemon, SwitchStage::changing_modules,
+                                      SwitchStage::starting_daemon, SwitchStage::done}));
+  EXPECT_EQ(core.taken<SwitchProgress>().back().exit_code, 0);
+  EXPECT_EQ(core.taken<SwitchProgress>().back().from, Stack::native);
+  EXPECT_FALSE(core.state().switching.has_value());
+}
+
+TEST(SupervisorCore, AFailedPrepareRollsBackAndRestartsTheDaemonOnTheOldStack) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.clear_actions();
+  core.answer_prepare_ = false;
+  core.send(SwitchRequested{Stack::klips});
+  core.send(ProcessExited{100, ProcessExit{0, 0}});
+  EXPECT_EQ(core.state().phase, Phase::switching);
+  core.send(StackPrepared{false, 4, "load ipsec failed: EIO"});
+  ASSERT_EQ(core.count<PrepareStack>(), 2);
+  EXPECT_EQ(core.taken<PrepareStack>()[1].stack, Stack::native);
+  core.send(StackPrepared{true, 0, ""});
+  EXPECT_EQ(core.spawner.spawned.back(), Stack::native);
+  core.send(DaemonReady{101});
+  const SwitchProgress last = core.taken<SwitchProgress>().back();
+  EXPECT_EQ(last.stage, SwitchStage::rolled_back);
+  EXPECT_EQ(last.exit_code, 4);
+  EXPECT_NE(last.message.find("load ipsec failed: EIO"), std::string::npos) << last.message;
+  EXPECT_EQ(core.state().phase, Phase::running);
+  EXPECT_EQ(core.state().active_stack, Stack::native);
+}
+
+TEST(SupervisorCore, AFailedRollbackEndsTheSwitchAndTheSupervisorWithExitFive) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.answer_prepare_ = false;
+  core.send(SwitchRequested{Stack::klips});
+  core.send(ProcessExited{100, ProcessExit{0, 0}});
+  core.send(StackPrepared{false, 5, "stuck"});
+  core.send(StackPrepared{false, 5, "af_key stuck going"});
+  EXPECT_EQ(core.taken<SwitchProgress>().back().stage, SwitchStage::rollback_failed);
+  EXPECT_EQ(core.finished_with(), 5);
+  EXPECT_NE(core.state().failure.find("the rollback failed too: af_key stuck going"), std::string::npos);
+}
+
+TEST(SupervisorCore, ADaemonThatDiesOnTheNewStackBeforeReadyRollsTheSwitchBack) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.send(SwitchRequested{Stack::klips});
+  core.send(ProcessExited{100, ProcessExit{0, 0}});
+  const pid_t on_klips = core.state().daemon.pid;
+  core.clear_actions();
+  core.send(ProcessExited{on_klips, ProcessExit{1, 0}});
+  EXPECT_EQ(core.taken<PrepareStack>().at(0).stack, Stack::native);
+  core.send(DaemonReady{core.state().daemon.pid});
+  EXPECT_EQ(core.taken<SwitchProgress>().back().stage, SwitchStage::rolled_back);
+  EXPECT_EQ(core.state().active_stack, Stack::native);
+}
+
+TEST(SupervisorCore, ASecondSwitchWhileOneRunsIsBusyAndAlreadyThereIsOk) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.send(SwitchRequested{Stack::native});
+  EXPECT_EQ(core.taken<SwitchProgress>().back().stage, SwitchStage::rejected);
+  EXPECT_EQ(core.taken<SwitchProgress>().back().exit_code, 0);
+  core.send(SwitchRequested{Stack::klips});
+  core.send(SwitchRequested{Stack::native});
+  EXPECT_EQ(core.taken<SwitchProgress>().back().stage, SwitchStage::rejected);
+  EXPECT_EQ(core.taken<SwitchProgress>().back().exit_code, 6);
+  EXPECT_EQ(to_string(Phase::switching), "switching");
+}
+
 TEST(SupervisorCore, ModuleEventAsksForARecheck) {
   CoreHarness core;
   core.start_ready();

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "detect/detector.hpp"
 #include "modules/guard_file.hpp"
@@ -260,6 +262,74 @@ TEST_F(RealDetection, ModulesDisabledIsRefusedWithTheRealReason) {
   EXPECT_EQ(result.refusal->rule, modules::Rule::no_module_operations);
   EXPECT_THAT(result.refusal->message, HasSubstr("modules_disabled is 1"));
   EXPECT_EQ(world.kernel.insert_calls(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// Records, under the lock, the order in which switches ran (issue 6's concurrency test).
+class OrderRecorder final : public stackmgr::SwitchObserver {
+ public:
+  OrderRecorder(std::mutex& mutex, std::vector<Stack>& order) : mutex_(mutex), order_(order) {}
+  void planned(const modules::Plan& plan) override {
+    std::lock_guard lock(mutex_);
+    position = static_cast<int>(order_.size());
+    order_.push_back(plan.target);
+  }
+  int position = -1;
+
+ private:
+  std::mutex& mutex_;
+  std::vector<Stack>& order_;
+};
+
+// Twenty direct callers at once, mixed targets, on one fake kernel: the lock lets one run at a
+// time; each gets done, already there or busy (after its timeout); the kernel ends on the stack
+// of the last switch that ran.
+TEST(SwitchDirectConcurrency, TwentyCallersRunOneAtATimeAndTheLastSuccessfulSwitchWins) {
+  Host host;
+  std::mutex mutex;
+  std::vector<Stack> order;
+  std::vector<std::pair<int, SwitchResult>> results(20);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 20; ++i) {
+    callers.emplace_back([&, i] {
+      OrderRecorder recorder(mutex, order);
+      stackmgr::SwitchRequest request;
+      request.target = i % 3 == 0 ? Stack::native : Stack::klips;
+      request.policy.load_helpers = false;
+      request.wait = stackmgr::LockWait::wait;
+      request.lock_timeout = std::chrono::milliseconds(i % 4 == 0 ? 0 : 5000);
+      SwitchResult result = stackmgr::switch_direct(request, host.environment, &recorder);
+      results[static_cast<std::size_t>(i)] = {recorder.position, std::move(result)};
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  int last = -1;
+  std::optional<Stack> last_target;
+  int busy = 0;
+  for (const auto& [position, result] : results) {
+    const Exit exit = stackmgr::exit_for(result);
+    EXPECT_TRUE(exit == Exit::ok || exit == Exit::busy) << static_cast<int>(exit);
+    if (exit == Exit::busy) {
+      ++busy;
+      EXPECT_EQ(position, -1) << "a busy caller must not have planned anything";
+      continue;
+    }
+    EXPECT_TRUE(result.report->outcome == modules::Outcome::done ||
+                result.report->outcome == modules::Outcome::already_there);
+    if (position > last) {
+      last = position;
+      last_target = result.target;
+    }
+  }
+  ASSERT_TRUE(last_target.has_value());
+  EXPECT_EQ(static_cast<int>(order.size()), 20 - busy);
+  const detect::Snapshot after = host.environment.detect();
+  EXPECT_EQ(after.active_stack(), last_target);
+  EXPECT_EQ(host.guard.is_set(), *last_target == Stack::klips);
+  EXPECT_FALSE(host.world.kernel.crashed());
 }
 
 }  // namespace
