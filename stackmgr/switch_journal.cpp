@@ -16,7 +16,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxJournalBytes = 64 * 1024;
+constexpr std::size_t kMaxJournalBytes = std::size_t{64} * 1024;
 
 detect::Status fsync_directory(const std::filesystem::path& directory) {
   const int fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -125,8 +125,7 @@ detect::Status write_journal(const std::filesystem::path& file, const SwitchJour
   if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
     return detect::error_from_errno(errno, "creating " + directory.string() + " for the switch journal");
   }
-  if (const detect::Status trusted = check_trusted(directory, TrustedKind::directory); !trusted)
-    return trusted;
+  if (detect::Status trusted = check_trusted(directory, TrustedKind::directory); !trusted) return trusted;
 
   std::string temp = (directory / ("." + file.filename().string() + ".XXXXXX")).string();
   const int fd = mkostemp(temp.data(), O_CLOEXEC);
