@@ -516,8 +516,7 @@ Millis backoff_delay(const SupervisionPolicy& policy, int consecutive) {
 }
 
 std::string status_line(const SupervisionPolicy& policy, const State& state) {
-  const std::string stack =
-      "stack " + std::string(detect::to_string(state.active_stack.value_or(state.stack)));
+  std::string stack = "stack " + std::string(detect::to_string(state.active_stack.value_or(state.stack)));
   switch (state.phase) {
     case Phase::idle:
     case Phase::preparing_stack: return "preparing " + stack;
