@@ -19,9 +19,20 @@ v2_version=$(dpkg-deb -f "$v2" Version)
 suite=bookworm
 mirror=${STACKMGR_DEBIAN_MIRROR:-$(apt-cache policy 2>/dev/null | awk -v s="$suite/main" '$3 == s {print $2; exit}')}
 mirror=${mirror:-http://deb.debian.org/debian}
+# debootstrap --include takes real packages only: a virtual one (libspdlog1.10-fmt9, provided
+# by libspdlog1.10) becomes its first provider in this host's (Debian 12) apt cache.
+real_package() {
+	if [ "$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')" = "(none)" ]; then
+		apt-cache showpkg "$1" | awk '/^Reverse Provides:/ {p = 1; next} p && NF {print $1; exit}'
+	else
+		printf '%s\n' "$1"
+	fi
+}
 # The Depends of both versions, first alternative, without version constraints.
 includes=$(for deb in "$v1" "$v2"; do dpkg-deb -f "$deb" Depends; done | tr ',' '\n' |
-	sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u | paste -sd, -)
+	sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u |
+	while read -r name; do real_package "$name"; done | sort -u | paste -sd, -)
+[ -n "$includes" ] || pkg_fail "no Depends found in $v1"
 key=$(printf '%s\n' "$suite" "$mirror" "$includes" | sha256sum | cut -c1-16)
 cache=$PACKAGING_WORK_DIR/debootstrap
 base=$cache/$key
@@ -122,7 +133,12 @@ echo native >"$root/var/lib/stackmgr/stack"
 echo '{}' >"$root/var/lib/stackmgr/journal"
 step "apt remove stackmgr" apt-get remove -y stackmgr
 pkg_expect_in "$out" "the supervisor is not running" "prerm remove"
-pkg_expect_in "$out" "removing stackmgr unloads nothing" "prerm remove says the modules stay"
+# What it says depends on this kernel: modules loaded (they stay), none loaded, or no module
+# support at all (this build host's kernel); each is a statement that nothing is unloaded.
+case $out in
+*"removing stackmgr unloads nothing"* | *"nothing is left in the kernel"* | *"there is nothing to unload"*) ;;
+*) pkg_fail "prerm remove did not say what happens to the kernel's modules:"$'\n'"$out" ;;
+esac
 case $(status_of) in rc*) ;; *) pkg_fail "after remove dpkg says '$(status_of)', expected rc (config files left)" ;; esac
 [ -f "$root/etc/stackmgr/stackmgr.toml" ] || pkg_fail "remove deleted the conffile /etc/stackmgr/stackmgr.toml"
 [ ! -x "$root/etc/init.d/stackmgr" ] || pkg_fail "/etc/init.d/stackmgr is still executable after remove"

@@ -29,7 +29,7 @@ for library in libkmod2 libudev1 libc6 libstdc++6; do
 done
 
 # --fail-on error: errors fail; warnings are listed and must be explained.
-out=$(lintian --fail-on error --display-level '>=warning' --no-tag-display-limit "$deb" 2>&1) ||
+out=$(lintian --fail-on error --display-level '>=warning' --tag-display-limit 0 "$deb" 2>&1) ||
 	pkg_fail "lintian found errors:"$'\n'"$out"
 printf '%s\n' "$out"
 docs=$STACKMGR_SOURCE_DIR/docs/packaging.md
