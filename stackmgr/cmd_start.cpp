@@ -13,6 +13,7 @@
 
 #include "stackmgr/cli.hpp"
 #include "stackmgr/exit_codes.hpp"
+#include "stackmgr/module_watch.hpp"
 #include "stackmgr/pid_file.hpp"
 #include "stackmgr/spawner.hpp"
 #include "stackmgr/stack_ready.hpp"
@@ -181,6 +182,14 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
     return code(Exit::internal);
   }
   std::unique_ptr<Supervisor> supervisor = std::move(created).value();
+  if (auto monitor = open_udev_module_monitor(); !monitor) {
+    spdlog::warn("{}; module changes made behind stackmgr's back will go unnoticed",
+                 monitor.error().describe());
+  } else if (auto watching = supervisor->watch_kernel(std::move(monitor).value(),
+                                                      [&stack_host] { return stack_host.detect(); });
+             !watching) {
+    spdlog::warn("cannot watch kernel modules: {}", watching.error().describe());
+  }
   const int exit_code = supervisor->run();
   supervisor.reset();
   // A clean stop leaves no pid file; a failed run keeps it, so `status` reports "dead".

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -46,6 +47,26 @@ std::string text_of(const json& value, const std::string& fallback = "-") {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_number()) return value.dump();
   return fallback;
+}
+
+// The module watch (issue 9): its state and the last events with the reactions taken.
+void render_watch(std::ostringstream& out, const json& watch) {
+  if (!watch.is_object()) return;
+  out << "watch:    " << text_of(watch["state"]);
+  if (!text_of(watch["reason"], "").empty()) out << ": " << text_of(watch["reason"]);
+  out << " (" << text_of(watch["ignored_events"]) << " unrelated events ignored)\n";
+  if (!watch["events"].is_array()) return;
+  for (const auto& record : watch["events"]) {
+    const double at = record.value("at", 0.0);
+    const auto seconds = static_cast<std::time_t>(at);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%H:%M:%S", &utc);
+    out << "          " << stamp << " " << text_of(record["events"]) << " -> " << text_of(record["reaction"]);
+    if (!text_of(record["message"], "").empty()) out << ": " << text_of(record["message"]);
+    out << "\n";
+  }
 }
 
 std::string render(const json& doc) {
@@ -95,6 +116,10 @@ std::string render(const json& doc) {
     out << "kernel:   " << text_of(kernel["sas"]) << " SAs, " << text_of(kernel["policies"]) << " policies ("
         << text_of(kernel["main_policies"]) << " main, " << text_of(kernel["sub_policies"]) << " sub)\n";
   }
+  render_watch(out, doc.contains("watch") ? doc["watch"]
+                                          : (doc.contains("last_run") && doc["last_run"].is_object()
+                                                 ? doc["last_run"].value("watch", json())
+                                                 : json()));
   if (doc["modules"].is_array()) {
     const std::string chosen = text_of(stack["chosen"], "");
     out << "modules: ";

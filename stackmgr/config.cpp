@@ -153,7 +153,7 @@ class Loader {
   explicit Loader(std::filesystem::path source) : source_(std::move(source)) {}
 
   ConfigResult load(const toml::table& root) {
-    check_keys(root, "", {"stack", "default_stack", "lock_timeout", "modules", "daemon", "paths"});
+    check_keys(root, "", {"stack", "default_stack", "lock_timeout", "modules", "daemon", "paths", "watch"});
     if (const toml::node* node = root.get("stack")) {
       if (const auto text = string_at(*node, "stack")) {
         if (*text != "auto") config_.stack = stack_at(*node, "stack", *text);
@@ -167,6 +167,7 @@ class Loader {
     duration(root, "", "lock_timeout", config_.lock_timeout);
     if (const toml::table* modules = table(root, "", "modules")) load_modules(*modules);
     if (const toml::table* paths = table(root, "", "paths")) load_paths(*paths);
+    if (const toml::table* watch = table(root, "", "watch")) load_watch(*watch);
     bool have_environment = false;
     if (const toml::table* daemon = table(root, "", "daemon")) have_environment = load_daemon(*daemon);
 
@@ -322,6 +323,47 @@ class Loader {
     value = value.lexically_normal();
     if (value != "/" && !value.has_filename()) value = value.parent_path();
     out = value;
+  }
+
+  void load_watch(const toml::table& watch) {
+    check_keys(watch, "watch", {"on_missing", "on_conflict", "reload_limit", "reload_window"});
+    WatchConfig& out = config_.watch;
+    if (const toml::node* node = watch.get("on_missing")) {
+      if (const auto text = string_at(*node, "watch.on_missing")) {
+        if (*text == "reload") {
+          out.on_missing = MissingReaction::reload;
+        } else if (*text == "stop-daemon") {
+          out.on_missing = MissingReaction::stop_daemon;
+        } else if (*text == "report") {
+          out.on_missing = MissingReaction::report;
+        } else {
+          fail(node->source(), "watch.on_missing",
+               "unknown reaction '" + *text + "'; use reload, stop-daemon or report");
+        }
+      }
+    }
+    if (const toml::node* node = watch.get("on_conflict")) {
+      if (const auto text = string_at(*node, "watch.on_conflict")) {
+        if (*text == "stop-daemon") {
+          out.on_conflict = ConflictReaction::stop_daemon;
+        } else if (*text == "report") {
+          out.on_conflict = ConflictReaction::report;
+        } else {
+          fail(node->source(), "watch.on_conflict",
+               "unknown reaction '" + *text +
+                   "'; use stop-daemon or report (stackmgr never loads a module "
+                   "to answer a conflict)");
+        }
+      }
+    }
+    if (const toml::node* node = watch.get("reload_limit")) {
+      if (const auto limit = integer(*node, "watch.reload_limit", 0, 100))
+        out.reload_limit = static_cast<int>(*limit);
+    }
+    const int window_line = duration(watch, "watch", "reload_window", out.reload_window);
+    if (window_line != 0 && out.reload_window == Millis::zero()) {
+      errors_.push_back(ConfigError{source_, window_line, "watch.reload_window", "must be longer than 0s"});
+    }
   }
 
   void load_modules(const toml::table& modules) {

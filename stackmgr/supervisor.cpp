@@ -106,6 +106,7 @@ Supervisor::Supervisor(SupervisorSetup setup, SupervisorHost host, SupervisionPo
       signals_(std::move(signals)) {}
 
 Supervisor::~Supervisor() {
+  if (watch_) loop_.unwatch(watch_->fd());
   for (auto& [fd, owned] : outputs_) loop_.unwatch(fd);
   if (notify_) loop_.unwatch(notify_->fd());
   loop_.unwatch(signals_.fd());
@@ -139,7 +140,8 @@ int Supervisor::run() {
       finished_ = code(Exit::internal);
     }
   }
-  const int exit_code = finished_.value_or(code(Exit::internal));
+  int exit_code = finished_.value_or(code(Exit::internal));
+  if (watch_stopped_ && exit_code == 0) exit_code = watch_exit_;
   json final_status = status_document();
   final_status["supervisor"]["running"] = false;
   final_status["supervisor"]["exit"] = exit_code;
@@ -152,7 +154,8 @@ int Supervisor::run() {
     loop_.unwatch(notify_->fd());
     notify_.reset();
   }
-  const std::string summary = state_.phase == Phase::failed ? "failed: " + state_.failure : "stopped";
+  std::string summary = state_.phase == Phase::failed ? "failed: " + state_.failure : "stopped";
+  if (watch_stopped_) summary = "stopped by the module watch: " + *watch_stopped_;
   finish_requests(exit_code != 0 ? exit_code : cleanup_exit_, summary);
   control_->shutdown(std::chrono::milliseconds(1000));
   return exit_code;
@@ -170,6 +173,7 @@ void Supervisor::feed(const Event& event) {
     for (const Action& action : transition.actions) perform(action);
   }
   feeding_ = false;
+  if (watch_) watch_after_feed();
 }
 
 void Supervisor::perform(const Action& action) {
@@ -182,6 +186,7 @@ void Supervisor::perform(const Action& action) {
       policy_ = supervision_policy(setup_.config, prepare->stack, policy_.watchdog_interval);
     }
     const StackOutcome outcome = host_.prepare(prepare->stack, report);
+    if (watch_) watch_->mark_own_change();
     feed(StackPrepared{outcome.ok(), outcome.exit_code, outcome.message});
   } else if (std::holds_alternative<FlushKernel>(action)) {
     if (auto flushed = host_.flush(); !flushed) {
@@ -211,7 +216,8 @@ void Supervisor::perform(const Action& action) {
     for (const auto& warning : outcome.warnings) progress(Level::warn, warning);
     if (!outcome.ok() && cleanup_exit_ == 0) cleanup_exit_ = outcome.exit_code;
   } else if (std::holds_alternative<CheckStack>(action)) {
-    progress(Level::debug, "a kernel module changed; re-detection on module events comes with issue 9");
+    if (watch_ && state_.active_stack)
+      react(watch_->check(*state_.active_stack, std::chrono::steady_clock::now()));
   } else if (const auto* message = std::get_if<Report>(&action)) {
     progress(message->level, message->message);
   } else if (const auto* switching = std::get_if<SwitchProgress>(&action)) {
@@ -415,6 +421,68 @@ void Supervisor::on_deadline() {
   if (auto core = next_deadline(state_); core && now >= *core) feed(TimerFired{});
 }
 
+detect::Status Supervisor::watch_kernel(std::unique_ptr<ModuleMonitor> monitor,
+                                        std::function<detect::Snapshot()> detect) {
+  auto watch = std::make_unique<KernelWatch>(setup_.config, std::move(monitor), std::move(detect));
+  if (auto watched = loop_.watch(watch->fd(), EPOLLIN, [this](std::uint32_t) { on_module_events(); });
+      !watched) {
+    return watched.error();
+  }
+  watch_ = std::move(watch);
+  return {};
+}
+
+void Supervisor::on_module_events() {
+  if (auto event = watch_->receive(to_string(state_.phase))) {
+    feed(ModuleEvent{event->name, event->action == WatchAction::add});  // the core answers CheckStack
+    return;
+  }
+  watch_after_feed();
+}
+
+// One re-detection once stackmgr's own module change is over (docs/supervisor.md).
+void Supervisor::watch_after_feed() {
+  if (!state_.active_stack || finished_ || state_.phase == Phase::failed || state_.phase == Phase::stopped)
+    return;
+  if (is_own_change_phase(to_string(state_.phase)) || !watch_->reconcile_due(*state_.active_stack)) return;
+  react(watch_->reconcile(*state_.active_stack, "stackmgr's own module change",
+                          std::chrono::steady_clock::now()));
+}
+
+void Supervisor::react(Reaction reaction) {
+  for (int round = 0; round < 2; ++round) {  // a reload, then at most one more after re-detecting
+    switch (reaction.severity) {
+      case Severity::critical: spdlog::critical("{}", reaction.message); break;
+      case Severity::error: spdlog::error("{}", reaction.message); break;
+      case Severity::info: spdlog::debug("{}", reaction.message); break;
+    }
+    switch (reaction.kind) {
+      case ReactionKind::none:
+      case ReactionKind::report: return;
+      case ReactionKind::stop_daemon:
+        if (watch_stopped_) return;
+        watch_stopped_ = reaction.message;
+        watch_exit_ = reaction.conflict ? code(Exit::conflict) : code(Exit::daemon_failed);
+        host_.notifier.status("stopping: " + reaction.message);
+        feed(StopRequested{});
+        return;
+      case ReactionKind::reload: {
+        const detect::Stack stack = *state_.active_stack;
+        const StackOutcome outcome = host_.prepare(
+            stack, [this](Level level, const std::string& message) { progress(level, message); });
+        if (outcome.ok()) {
+          spdlog::info("reload: {}", outcome.message);
+        } else {
+          spdlog::error("reload failed: {}", outcome.message);
+        }
+        watch_->performed(reaction, outcome.ok(), outcome.message);
+        reaction = watch_->reconcile(stack, "the reload", std::chrono::steady_clock::now());
+        break;
+      }
+    }
+  }
+}
+
 json Supervisor::status_document() const {
   const SteadyTime now = std::chrono::steady_clock::now();
   json document;
@@ -430,6 +498,18 @@ json Supervisor::status_document() const {
       {"status", status_line(policy_, state_)},
   };
   if (state_.phase == Phase::failed) document["supervisor"]["failure"] = state_.failure;
+  if (watch_) {
+    document["watch"] = watch_->status();
+    if (!watch_->degraded().empty()) {
+      document["supervisor"]["degraded"] = watch_->degraded();
+      document["supervisor"]["status"] =
+          status_line(policy_, state_) + " (degraded: " + watch_->degraded() + ")";
+    }
+  }
+  if (watch_stopped_) {
+    document["supervisor"]["failure"] = *watch_stopped_;
+    document["supervisor"]["status"] = "stopped by the module watch: " + *watch_stopped_;
+  }
   json stack = {{"chosen", std::string(detect::to_string(setup_.stack))},
                 {"source", std::string(to_string(setup_.stack_source))},
                 {"explanation", setup_.stack_explanation},

@@ -17,6 +17,7 @@
 #include "stackmgr/config.hpp"
 #include "stackmgr/control_socket.hpp"
 #include "stackmgr/event_loop.hpp"
+#include "stackmgr/kernel_watch.hpp"
 #include "stackmgr/notify_listener.hpp"
 #include "stackmgr/spawner.hpp"
 #include "stackmgr/stack_ready.hpp"
@@ -63,6 +64,11 @@ class Supervisor {
   // Runs until the core finishes; returns the process exit code (Exit).
   int run();
 
+  // Issue 9: reacts to kernel module and ipsecN events from `monitor` (docs/supervisor.md,
+  // "Watching the kernel"); `detect` re-reads the host. Call before run().
+  detect::Status watch_kernel(std::unique_ptr<ModuleMonitor> monitor,
+                              std::function<detect::Snapshot()> detect);
+
   // The stackmgr.status/1 document of this running supervisor.
   [[nodiscard]] nlohmann::json status_document() const;
 
@@ -83,6 +89,9 @@ class Supervisor {
   void finish_requests(int exit_code, const std::string& message);
   std::optional<SteadyTime> deadline() const;
   void on_deadline();
+  void on_module_events();
+  void watch_after_feed();
+  void react(Reaction reaction);
 
   SupervisorSetup setup_;
   SupervisorHost host_;
@@ -103,6 +112,9 @@ class Supervisor {
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   SteadyTime started_ = std::chrono::steady_clock::now();
   SupervisorSwitch switch_{setup_.config.paths};  // issue 6: an admin's switch, its clients and journal
+  std::unique_ptr<KernelWatch> watch_;            // issue 9; null when not watching
+  std::optional<std::string> watch_stopped_;      // why the module watch stopped the daemon
+  int watch_exit_ = 0;                            // the exit code that goes with it
 };
 
 // Writes `document` to run_dir/last-run.json (0600, atomically) so `status` can say how the

@@ -188,7 +188,7 @@ TEST(ConfigErrors, AnUnknownKeyIsAnErrorWithASuggestion) {
   EXPECT_EQ(error.describe(),
             "/etc/stackmgr/stackmgr.toml:2: key stak: unknown key 'stak'; did you mean 'stack'? (known keys: "
             "stack, "
-            "default_stack, lock_timeout, modules, daemon, paths)");
+            "default_stack, lock_timeout, modules, daemon, paths, watch)");
 }
 
 TEST(ConfigErrors, AnUnknownKeyInASectionNamesTheDottedKey) {
@@ -524,6 +524,36 @@ TEST_F(ConfigFile, RefusesAnIncludedFileOthersCanWrite) {
       << setting.error().message;
   ASSERT_EQ(chmod(included.c_str(), 0644), 0);
   EXPECT_TRUE(read_protostack(conf, geteuid()).ok());
+}
+
+// [watch] (issue 9): the reactions to module changes made behind stackmgr's back.
+TEST(ConfigWatch, DefaultsReloadAMissingModuleAndStopTheDaemonOnAConflict) {
+  const Config config = parsed("");
+  EXPECT_EQ(config.watch.on_missing, MissingReaction::reload);
+  EXPECT_EQ(config.watch.on_conflict, ConflictReaction::stop_daemon);
+  EXPECT_EQ(config.watch.reload_limit, 3);
+  EXPECT_EQ(config.watch.reload_window, milliseconds(60000));
+}
+
+TEST(ConfigWatch, ReadsEveryKey) {
+  const Config config = parsed(
+      "[watch]\non_missing = \"stop-daemon\"\non_conflict = \"report\"\nreload_limit = 5\n"
+      "reload_window = \"2m\"\n");
+  EXPECT_EQ(config.watch.on_missing, MissingReaction::stop_daemon);
+  EXPECT_EQ(config.watch.on_conflict, ConflictReaction::report);
+  EXPECT_EQ(config.watch.reload_limit, 5);
+  EXPECT_EQ(config.watch.reload_window, milliseconds(120000));
+  EXPECT_EQ(parsed("[watch]\non_missing = \"report\"\n").watch.on_missing, MissingReaction::report);
+}
+
+TEST(ConfigWatch, AConflictCannotBeAnsweredByLoadingAndBadValuesNameTheKey) {
+  const ConfigError reload = failed("[watch]\non_conflict = \"reload\"\n");
+  EXPECT_EQ(reload.key, "watch.on_conflict");
+  EXPECT_TRUE(contains(reload.message, "never loads a module")) << reload.message;
+  EXPECT_EQ(failed("[watch]\non_missing = \"fix\"\n").key, "watch.on_missing");
+  EXPECT_EQ(failed("[watch]\nreload_limit = -1\n").key, "watch.reload_limit");
+  EXPECT_EQ(failed("[watch]\nreload_window = \"0s\"\n").key, "watch.reload_window");
+  EXPECT_EQ(failed("[watch]\nreload = true\n").key, "watch.reload");
 }
 
 }  // namespace
