@@ -62,7 +62,7 @@ void render_watch(std::ostringstream& out, const json& watch) {
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%H:%M:%S", &utc);
+    if (std::strftime(stamp, sizeof stamp, "%H:%M:%S", &utc) == 0) stamp[0] = '\0';
     out << "          " << stamp << " " << text_of(record["events"]) << " -> " << text_of(record["reaction"]);
     if (!text_of(record["message"], "").empty()) out << ": " << text_of(record["message"]);
     out << "\n";
