@@ -3,8 +3,6 @@
 // supervisor runs in the test's main thread; a client thread talks to it over the control
 // socket, as `stackmgr status` and `stop` do.
 
-#include "stackmgr/supervisor.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "stackmgr/exit_codes.hpp"
+#include "stackmgr/supervisor.hpp"
 
 namespace stackmgr {
 namespace {
@@ -77,11 +76,13 @@ class SupervisorTest : public ::testing::Test {
           ++unloads_;
           return unload_result_;
         },
-        [] { return nlohmann::json{{"active", "native"}, {"kernel", {{"sas", 0}}}}; },
+        [] {
+          return nlohmann::json{{"active", "native"}, {"kernel", {{"sas", 0}}}};
+        },
     };
-    auto supervisor = Supervisor::create(SupervisorSetup{config_, detect::Stack::native, "native (test)",
-                                                         ChoiceSource::command_line},
-                                         std::move(host), std::chrono::microseconds{0});
+    auto supervisor = Supervisor::create(
+        SupervisorSetup{config_, detect::Stack::native, "native (test)", ChoiceSource::command_line},
+        std::move(host), std::chrono::microseconds{0});
     EXPECT_TRUE(supervisor) << supervisor.error().describe();
     return supervisor ? std::move(supervisor).value() : nullptr;
   }
@@ -226,20 +227,24 @@ TEST_F(SupervisorTest, StopUnloadReportsTheUnloadOutcomeToTheClient) {
   EXPECT_TRUE(shown) << "the unload refusal was not streamed to the client";
 }
 
-TEST_F(SupervisorTest, SwitchOverTheSocketIsRefusedForNow) {
+// Issue 6: the full switch is tested in test_supervisor_switch.cpp; here, the socket's answer
+// for the stack already running, which changes nothing.
+TEST_F(SupervisorTest, SwitchToTheRunningStackOverTheSocketIsAlreadyThere) {
+  config_.paths.state_dir = dir_ / "state";  // the switch journal goes there, not to /var/lib
   auto supervisor = create();
   ASSERT_TRUE(supervisor);
   ControlReply switched;
   client([&] {
     wait_running();
-    switched = ask(ControlRequest{ControlCommand::switch_stack, false, detect::Stack::klips, false});
+    switched = ask(ControlRequest{ControlCommand::switch_stack, false, detect::Stack::native, false});
     ask(ControlRequest{ControlCommand::stop, false, std::nullopt, false});
   });
   EXPECT_EQ(supervisor->run(), 0);
   client_.join();
-  EXPECT_FALSE(switched.ok);
-  EXPECT_NE(switched.message.find("not supported yet"), std::string::npos);
+  EXPECT_TRUE(switched.ok);
+  EXPECT_NE(switched.message.find("already on the native stack"), std::string::npos) << switched.message;
   EXPECT_EQ(prepared_.size(), 1u) << "no stack change happened";
+  EXPECT_FALSE(fs::exists(config_.paths.journal()));
 }
 
 }  // namespace
