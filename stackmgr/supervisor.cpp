@@ -22,7 +22,7 @@ using nlohmann::json;
 using std::chrono::duration_cast;
 
 constexpr std::size_t kMaxLogLine = 4096;
-constexpr std::size_t kMaxOutputPerWakeup = 64 * 1024;
+constexpr std::size_t kMaxOutputPerWakeup = std::size_t{64} * 1024;
 
 std::string_view level_name(Level level) {
   switch (level) {
@@ -87,7 +87,7 @@ detect::Result<std::unique_ptr<Supervisor>> Supervisor::create(SupervisorSetup s
   auto loop = EventLoop::create();
   if (!loop) return loop.error();
   // SIGPIPE: a control client that vanishes must not kill the supervisor.
-  signal(SIGPIPE, SIG_IGN);
+  static_cast<void>(signal(SIGPIPE, SIG_IGN));  // cannot fail for a valid signal number
   auto signals = SignalSource::create({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
   if (!signals) return signals.error();
   SupervisionPolicy policy = supervision_policy(setup.config, setup.stack, watchdog_interval);

@@ -64,7 +64,7 @@ class Step {
   void daemon_died(const ProcessExit& how);
   void begin_stop();
   void after_daemon_stopped();
-  void fail(int exit_code, std::string why);
+  void fail(int exit_code, const std::string& why);
   void switch_progress(SwitchStage stage, int exit_code = 0, std::string message = {});
   void switch_step_failed(int exit_code, const std::string& message);
   bool switch_daemon_failed(const std::string& what);
@@ -373,7 +373,7 @@ bool Step::switch_daemon_failed(const std::string& what) {
   return false;
 }
 
-void Step::fail(int exit_code, std::string why) {
+void Step::fail(int exit_code, const std::string& why) {
   if (state_.switching) {
     switch_progress(state_.switching->rolling_back ? SwitchStage::rollback_failed : SwitchStage::interrupted,
                     exit_code, why);
@@ -427,7 +427,7 @@ void Step::handle(const SignalReceived& event) {
 void Step::handle(const SwitchRequested& event) {
   const auto reject = [this, &event](int exit_code, std::string why) {
     actions_.emplace_back(
-        SwitchProgress{SwitchStage::rejected, state_.active_stack, event.target, exit_code, why});
+        SwitchProgress{SwitchStage::rejected, state_.active_stack, event.target, exit_code, std::move(why)});
   };
   if (state_.switching) {
     reject(code(Exit::busy), "another switch (to " + std::string(detect::to_string(state_.switching->to)) +
