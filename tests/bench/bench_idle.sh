@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: the idle cost of a running supervisor (README.md). stackmgr supervises pluto in a
-# network namespace; after it is ready we let STACKMGR_IDLE_SECONDS (default 20, what CI uses)
+# network namespace; after it is ready we let STACKMGR_IDLE_SECONDS (default 60, what CI uses)
 # pass with nothing happening and count the supervisor's context switches (voluntary +
 # involuntary, /proc/PID/status): each is a wakeup. Target: none (no periodic wakeups). The
 # baseline, in the same run: pluto itself over the same period, and the same supervisor with a
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../stackmgr/pluto/common.sh
 source "$here/../stackmgr/pluto/common.sh"
 
-seconds=${STACKMGR_IDLE_SECONDS:-20}
+seconds=${STACKMGR_IDLE_SECONDS:-60}
 setup_world pluto
 write_config "$(pluto_argv)"
 
