@@ -1,11 +1,11 @@
 // The event loop: one deadline, no wakeups without cause, safe unwatching, signals as an fd.
 
-#include "stackmgr/event_loop.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <csignal>
+
+#include "stackmgr/event_loop.hpp"
 
 namespace stackmgr {
 namespace {

@@ -1,7 +1,5 @@
 // What systemd and the --daemon parent hear from stackmgr.
 
-#include "stackmgr/system_notifier.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,6 +7,7 @@
 #include <filesystem>
 
 #include "stackmgr/notify_listener.hpp"
+#include "stackmgr/system_notifier.hpp"
 
 namespace stackmgr {
 namespace {
