@@ -95,7 +95,7 @@ detect::Status write_chosen_stack(const std::filesystem::path& file, detect::Sta
   if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
     return detect::error_from_errno(errno, "creating " + directory.string());
   }
-  if (const detect::Status trusted = check_trusted(directory, TrustedKind::directory, owner); !trusted) {
+  if (detect::Status trusted = check_trusted(directory, TrustedKind::directory, owner); !trusted) {
     return trusted;
   }
 

@@ -47,8 +47,9 @@ detect::Result<ControlRequest> parse_control_request(std::string_view line);
 // The request as one JSON line (no newline).
 std::string control_request_line(const ControlRequest& request);
 
-// One reply line, parsed.
-struct ControlReply {
+// One reply line, parsed. (The NOLINT: clang-tidy sees a throw in nlohmann::json's noexcept
+// move, which only asserts.)
+struct ControlReply {  // NOLINT(bugprone-exception-escape)
   bool final = false;  // "result" (the last line) or "progress"
   std::string level;   // progress: debug|info|warn|error
   std::string message;

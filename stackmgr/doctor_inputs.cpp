@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::size_t kScriptLimit = 1u << 20;
 
-std::string trim(std::string text) {
+std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};
   const auto last = text.find_last_not_of(" \t\r\n");

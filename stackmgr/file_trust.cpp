@@ -1,6 +1,7 @@
 #include "stackmgr/file_trust.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -41,11 +42,7 @@ std::string group_name(gid_t gid) {
   return std::to_string(gid);
 }
 
-std::string mode_text(mode_t mode) {
-  std::array<char, 8> text{};
-  std::snprintf(text.data(), text.size(), "%04o", static_cast<unsigned>(mode & 07777));
-  return text.data();
-}
+std::string mode_text(mode_t mode) { return fmt::format("{:04o}", static_cast<unsigned>(mode & 07777)); }
 
 std::string writers(const struct stat& info) {
   const bool group = (info.st_mode & S_IWGRP) != 0;

@@ -1,5 +1,7 @@
 #include "stackmgr/switch_output.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -25,16 +27,10 @@ std::string step_title(const modules::Step& step) {
 }
 
 std::string duration_text(std::chrono::microseconds took) {
-  char buffer[32];
   const double ms = static_cast<double>(took.count()) / 1000.0;
-  if (ms >= 1000.0) {
-    std::snprintf(buffer, sizeof buffer, "%.2f s", ms / 1000.0);
-  } else if (ms >= 10.0) {
-    std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.1f ms", ms);
-  }
-  return buffer;
+  if (ms >= 1000.0) return fmt::format("{:.2f} s", ms / 1000.0);
+  if (ms >= 10.0) return fmt::format("{:.0f} ms", ms);
+  return fmt::format("{:.1f} ms", ms);
 }
 
 nlohmann::ordered_json step_json(const modules::Step& step) {
@@ -94,8 +90,7 @@ std::string render_plan(const modules::Plan& plan) {
            " step" + (plan.steps.size() == 1 ? "" : "s") + "\n";
     std::size_t number = 0;
     for (const modules::Step& step : plan.steps) {
-      char prefix[16];
-      std::snprintf(prefix, sizeof prefix, "%3zu. ", ++number);
+      const std::string prefix = fmt::format("{:3}. ", ++number);
       std::string title = step_title(step);
       title.resize(std::max<std::size_t>(title.size(), 22), ' ');
       text += prefix + title + "  " + step.reason + "\n";
@@ -228,37 +223,36 @@ nlohmann::ordered_json switch_to_json(const SwitchResult& result) {
 
 void ConsoleSwitchObserver::waiting_for_lock(std::optional<pid_t> holder) {
   if (holder) {
-    std::fprintf(out_, "waiting for another stackmgr (pid %d) to finish...\n", static_cast<int>(*holder));
+    fmt::print(out_, "waiting for another stackmgr (pid {}) to finish...\n", *holder);
   } else {
-    std::fprintf(out_, "waiting for another stackmgr to finish...\n");
+    fmt::print(out_, "waiting for another stackmgr to finish...\n");
   }
-  std::fflush(out_);
+  static_cast<void>(std::fflush(out_));  // best effort: live progress
 }
 
 void ConsoleSwitchObserver::planned(const modules::Plan& plan) {
   total_ = plan.steps.size();
   if (plan.already_there()) return;
-  std::fprintf(out_, "switching to %s: %zu step%s\n", stack_title(plan.target).c_str(), total_,
-               total_ == 1 ? "" : "s");
-  for (const std::string& note : plan.notes) std::fprintf(out_, "  note: %s\n", note.c_str());
-  std::fflush(out_);
+  fmt::print(out_, "switching to {}: {} step{}\n", stack_title(plan.target), total_, total_ == 1 ? "" : "s");
+  for (const std::string& note : plan.notes) fmt::print(out_, "  note: {}\n", note);
+  static_cast<void>(std::fflush(out_));  // best effort: live progress
 }
 
 void ConsoleSwitchObserver::step_started(const modules::Step& step, modules::Phase phase) {
-  if (phase == modules::Phase::rollback && rollback_ == 0) std::fprintf(out_, "rolling back:\n");
+  if (phase == modules::Phase::rollback && rollback_ == 0) fmt::print(out_, "rolling back:\n");
   std::string counter = phase == modules::Phase::forward
                             ? "[" + std::to_string(++forward_) + "/" + std::to_string(total_) + "]"
                             : "[undo " + std::to_string(++rollback_) + "]";
   std::string title = step_title(step);
   title.resize(std::max<std::size_t>(title.size(), 22), ' ');
-  std::fprintf(out_, "  %-8s %s ", counter.c_str(), title.c_str());
-  std::fflush(out_);
+  fmt::print(out_, "  {:<8} {} ", counter, title);
+  static_cast<void>(std::fflush(out_));  // best effort: live progress
 }
 
 void ConsoleSwitchObserver::step_finished(const modules::StepRecord& record) {
-  std::fprintf(out_, "%s (%s)%s%s\n", std::string(modules::to_string(record.status)).c_str(),
-               duration_text(record.took).c_str(), record.detail.empty() ? "" : ": ", record.detail.c_str());
-  std::fflush(out_);
+  fmt::print(out_, "{} ({}){}{}\n", modules::to_string(record.status), duration_text(record.took),
+             record.detail.empty() ? "" : ": ", record.detail);
+  static_cast<void>(std::fflush(out_));  // best effort: live progress
 }
 
 }  // namespace stackmgr
