@@ -14,43 +14,16 @@ set -u
 . /scenario/stackmgr.sh
 
 UP=/usr/sbin/uevent-pause
-DAEMON=/usr/local/sbin/standin-daemon
 CHOSEN=/var/lib/stackmgr/stack
 JOURNAL=/var/lib/stackmgr/journal
 BL=/etc/modprobe.d/blacklist-esp4.conf
 
-mkdir -p /usr/local/sbin /etc/stackmgr
-cat >"$DAEMON" <<'SCRIPT'
-#!/bin/sh
-# A stand-in keying daemon: says which stack it runs on, then waits for SIGTERM.
-echo "stand-in daemon on $1, pid $$"
-trap 'exit 0' TERM
-while :; do sleep 1; done
-SCRIPT
-chmod 0755 "$DAEMON"
-cat >/etc/stackmgr/stackmgr.toml <<CONFIG
-[daemon]
-argv.native = ["$DAEMON", "{stack}"]
-argv.klips = ["$DAEMON", "{stack}"]
-expect_notify = false
-stop_timeout = "5s"
-CONFIG
-chmod 0644 /etc/stackmgr/stackmgr.toml
+install_standin_daemon
 
 # daemon_pid: the supervisor's daemon pid from `stackmgr status --json` ("" when none).
 daemon_pid() {
 	"$S" status --json >/tmp/status.json 2>/dev/null
 	json_get /tmp/status.json daemon.pid
-}
-# daemon_stack_is STACK: a stand-in daemon runs with STACK as its argument.
-# shellcheck disable=SC2317  # called through check
-daemon_stack_is() {
-	for _c in /proc/[0-9]*/cmdline; do
-		case "$(tr '\0' ' ' <"$_c" 2>/dev/null)" in
-		*"standin-daemon $1"*) return 0 ;;
-		esac
-	done
-	return 1
 }
 # shellcheck disable=SC2317  # called through check
 no_daemon_on() { ! daemon_stack_is "$1"; }

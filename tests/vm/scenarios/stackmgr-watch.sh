@@ -13,30 +13,10 @@ set -u
 # shellcheck source=lib/stackmgr.sh
 . /scenario/stackmgr.sh
 
-DAEMON=/usr/local/sbin/standin-daemon
 QUIET=5     # seconds of the idle measurement
 BOUND=30    # seconds: the generous bound on a reaction (TCG on a loaded host)
 
-mkdir -p /usr/local/sbin /etc/stackmgr
-cat >"$DAEMON" <<'SCRIPT'
-#!/bin/sh
-# A stand-in keying daemon: says which stack it runs on, then sleeps until SIGTERM.
-echo "stand-in daemon on $1, pid $$"
-trap 'exit 0' TERM
-while :; do
-	sleep 3600 &
-	wait $!
-done
-SCRIPT
-chmod 0755 "$DAEMON"
-cat >/etc/stackmgr/stackmgr.toml <<CONFIG
-[daemon]
-argv.native = ["$DAEMON", "{stack}"]
-argv.klips = ["$DAEMON", "{stack}"]
-expect_notify = false
-stop_timeout = "5s"
-CONFIG
-chmod 0644 /etc/stackmgr/stackmgr.toml
+install_standin_daemon
 
 # uptime_cs: /proc/uptime in centiseconds.
 uptime_cs() { awk '{ split($1, t, "."); print t[1] * 100 + t[2] }' /proc/uptime; }

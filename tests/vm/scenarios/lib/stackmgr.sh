@@ -26,6 +26,12 @@
 #   before N M                 exit 0 when line N exists (> 0) and comes before line M
 #   stackmgr_json NAME ARGS... run stackmgr ARGS... --json into /tmp/NAME.json
 #                              (VM_RC = its exit status; nothing is judged)
+#   install_standin_daemon [LINE...]
+#                              write STANDIN_DAEMON (a busybox sh keying daemon that
+#                              says which stack it runs on and sleeps until SIGTERM)
+#                              and /etc/stackmgr/stackmgr.toml running it on either
+#                              stack; each LINE is a top-level config line before it
+#   daemon_stack_is STACK      a stand-in daemon runs with STACK as its argument
 
 # shellcheck disable=SC2034 # used by the scenarios that source this file
 S=/usr/sbin/stackmgr
@@ -192,4 +198,38 @@ stackmgr_json() {
 	_vm_indent "/tmp/$_name.json"
 	[ -s "/tmp/$_name.err" ] && _vm_indent "/tmp/$_name.err"
 	return 0
+}
+
+# shellcheck disable=SC2034
+STANDIN_DAEMON=/usr/local/sbin/standin-daemon
+
+install_standin_daemon() {
+	mkdir -p /usr/local/sbin /etc/stackmgr
+	cat >"$STANDIN_DAEMON" <<'SCRIPT'
+#!/bin/sh
+# A stand-in keying daemon: says which stack it runs on, then sleeps until SIGTERM.
+echo "stand-in daemon on $1, pid $$"
+trap 'exit 0' TERM
+while :; do
+	sleep 3600 &
+	wait $!
+done
+SCRIPT
+	chmod 0755 "$STANDIN_DAEMON"
+	{
+		for _line; do printf '%s\n' "$_line"; done
+		printf '[daemon]\nargv.native = ["%s", "{stack}"]\nargv.klips = ["%s", "{stack}"]\n' \
+			"$STANDIN_DAEMON" "$STANDIN_DAEMON"
+		printf 'expect_notify = false\nstop_timeout = "5s"\n'
+	} >/etc/stackmgr/stackmgr.toml
+	chmod 0644 /etc/stackmgr/stackmgr.toml
+}
+
+daemon_stack_is() {
+	for _c in /proc/[0-9]*/cmdline; do
+		case "$(tr '\0' ' ' <"$_c" 2>/dev/null)" in
+		*"standin-daemon $1"*) return 0 ;;
+		esac
+	done
+	return 1
 }
