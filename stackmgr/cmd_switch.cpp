@@ -102,7 +102,9 @@ int dry_run(const GlobalOptions& global, const Config& config, detect::Stack tar
 }
 
 // A switch drops every SA and policy: with tunnels up, ask (terminal) or demand --yes.
-std::optional<int> confirm_dropping_tunnels(bool yes, detect::Stack target) {
+std::optional<int> confirm_dropping_tunnels(bool yes, detect::Stack target,
+                                            const detect::Snapshot& snapshot) {
+  if (xfrm_netlink_would_load_module(snapshot)) return std::nullopt;  // no xfrm_user: no netlink tunnels
   const auto counts = count_xfrm();
   if (!counts || (counts->sas == 0 && counts->main_policies == 0)) return std::nullopt;
   const std::string what = std::to_string(counts->sas) + " SAs and " + std::to_string(counts->main_policies) +
@@ -195,12 +197,12 @@ int run_switch(const GlobalOptions& global, const SwitchOptions& options) {
                              ? std::chrono::milliseconds(std::llround(options.timeout_seconds * 1000.0))
                              : config->lock_timeout;
   request.module_mode = config->module_mode;
+  RealSwitchHost host(detect::HostRoot(global.root), config->catalog, config->paths);
   if (detect::HostRoot(global.root).is_real_root()) {  // a fixture root has no tunnels and no supervisor
-    if (auto refused = confirm_dropping_tunnels(options.yes, *target)) return *refused;
+    if (auto refused = confirm_dropping_tunnels(options.yes, *target, host.detect())) return *refused;
     if (auto supervised = switch_through_supervisor(*config, *target, options.json)) return *supervised;
   }
 
-  RealSwitchHost host(detect::HostRoot(global.root), config->catalog, config->paths);
   SwitchEnvironment environment = host.environment();
   ConsoleSwitchObserver console(stdout);
   if (const RecoveryResult recovered = recover_interrupted_switch(request, environment, &console);

@@ -84,7 +84,10 @@ nlohmann::json kernel_status_json(const detect::Snapshot& snapshot) {
                        {"state", std::string(detect::to_string(module.state))}});
   }
   status["modules"] = modules;
-  if (auto counts = count_xfrm(); counts) {
+  if (xfrm_netlink_would_load_module(snapshot)) {
+    status["kernel"] = {
+        {"error", "not counted: xfrm_user is not loaded, and opening XFRM netlink would load it"}};
+  } else if (auto counts = count_xfrm(); counts) {
     status["kernel"] = {{"sas", counts->sas},
                         {"policies", counts->main_policies + counts->sub_policies},
                         {"main_policies", counts->main_policies},

@@ -450,6 +450,13 @@ detect::Result<XfrmDump> dump_xfrm() {
   }
 }
 
+bool xfrm_netlink_would_load_module(const detect::Snapshot& snapshot) {
+  const detect::ModuleStatus* xfrm_user = snapshot.module("xfrm_user");
+  if (xfrm_user == nullptr) return false;
+  return xfrm_user->state == detect::ModuleState::available ||
+         xfrm_user->state == detect::ModuleState::blacklisted;
+}
+
 detect::Result<XfrmCounts> count_xfrm() {
   auto dump = dump_xfrm();
   if (!dump) return dump.error();

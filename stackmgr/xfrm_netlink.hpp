@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "detect/error.hpp"
+#include "detect/snapshot.hpp"
 
 namespace stackmgr {
 
@@ -117,5 +118,10 @@ detect::Result<XfrmDump> dump_xfrm();
 
 // The number of SAs, main policies and sub policies (for `stackmgr status`).
 detect::Result<XfrmCounts> count_xfrm();
+
+// True when opening XFRM netlink would make the kernel autoload xfrm_user (a native module):
+// it is on disk and not loaded. Code that only looks (status, the switch's tunnels check) must
+// not open XFRM netlink then: looking never loads kernel code.
+bool xfrm_netlink_would_load_module(const detect::Snapshot& snapshot);
 
 }  // namespace stackmgr
