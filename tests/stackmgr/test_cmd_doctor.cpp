@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/detect/fixture_root.hpp"
 #include "tests/detect/run_process.hpp"
+#include "tests/stackmgr/doctor_root.hpp"
 
 namespace {
 
@@ -21,26 +21,6 @@ using testing::HasSubstr;
 
 const std::string kBinary = STACKMGR_BINARY;
 const fs::path kDoctorFixtures = DOCTOR_FIXTURES;
-
-void overlay(const fs::path& from, const fs::path& to) {
-  for (const auto& entry : fs::recursive_directory_iterator(from)) {
-    const fs::path relative = fs::relative(entry.path(), from);
-    if (relative == ".case" || relative == ".kernel") continue;
-    if (entry.is_directory()) {
-      fs::create_directories(to / relative);
-    } else {
-      fs::create_directories((to / relative).parent_path());
-      fs::copy_file(entry.path(), to / relative, fs::copy_options::overwrite_existing);
-    }
-  }
-}
-
-std::string read_line(const fs::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 int expected_exit(const json& report) {
   bool warn = false;
@@ -108,13 +88,12 @@ class DoctorBinaryOnFixture : public testing::Test {
   // `stackmgr --root <tree> doctor --json` (or the table with json == false) on a doctor case.
   Run doctor(std::string_view name, std::vector<std::string> extra = {}, bool as_json = true) {
     const fs::path source = kDoctorFixtures / name;
-    const FixtureRoot fixture(read_line(source / ".kernel"));
+    const FixtureRoot fixture(doctor_root::kernel_case(source));
     if (const detect::Status built = fixture.build_kmod_index(real_modules_); !built) {
       ADD_FAILURE() << built.error().describe();
       return {};
     }
-    overlay(kDoctorFixtures / "base", fixture.path());
-    overlay(source, fixture.path());
+    doctor_root::lay_doctor_case(fixture.path(), kDoctorFixtures, name);
     std::vector<std::string> argv{kBinary, "--root", fixture.path().string(), "doctor"};
     if (as_json) argv.emplace_back("--json");
     if (fs::exists(fixture.path() / "iptables.rules")) {
