@@ -72,16 +72,16 @@ std::vector<ModuleSpec> Catalog::of(Stack stack) const {
   return result;
 }
 
+std::string normal_module_name(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
 const ModuleSpec* Catalog::find(std::string_view name) const {
-  // The kernel treats '-' and '_' in module names alike.
-  const auto normal = [](std::string_view text) {
-    std::string out(text);
-    std::replace(out.begin(), out.end(), '-', '_');
-    return out;
-  };
-  const std::string wanted = normal(name);
+  const std::string wanted = normal_module_name(name);
   for (const ModuleSpec& spec : modules_) {
-    if (normal(spec.name) == wanted) return &spec;
+    if (normal_module_name(spec.name) == wanted) return &spec;
   }
   return nullptr;
 }

@@ -30,6 +30,9 @@ struct ModuleSpec {
 // module (config, command line, socket) goes through this before it reaches libkmod.
 bool is_valid_module_name(std::string_view name);
 
+// `name` as the kernel compares module names: '-' and '_' are the same, so '-' becomes '_'.
+std::string normal_module_name(std::string_view name);
+
 class Catalog {
  public:
   // The default lists, in load order. Native: af_key esp4 ah4 (core), xfrm_user xfrm4_tunnel

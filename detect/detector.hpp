@@ -3,14 +3,14 @@
 
 #include "detect/catalog.hpp"
 #include "detect/host.hpp"
-#include "detect/module_backend.hpp"
+#include "detect/module_index.hpp"
 #include "detect/snapshot.hpp"
 
 namespace detect {
 
 struct DetectInputs {
   const HostRoot& root;
-  const ModuleBackend& modules;
+  const ModuleIndex& modules;
   const NetDeviceSource& net;
   const Catalog& catalog;
 };

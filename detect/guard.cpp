@@ -16,8 +16,7 @@ std::set<std::string> parse_guard(std::string_view text) {
     if (!(words >> keyword >> name >> command) || words >> extra) continue;
     if (keyword != "install" || !is_valid_module_name(name)) continue;
     if (command != "/bin/false" && command != "/usr/bin/false") continue;
-    std::replace(name.begin(), name.end(), '-', '_');
-    guarded.insert(name);
+    guarded.insert(normal_module_name(name));
   }
   return guarded;
 }

@@ -10,16 +10,12 @@
 #include <set>
 #include <utility>
 
+#include "stackmgr/base/strings.hpp"
+
 namespace detect {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 std::vector<std::string_view> split_words(std::string_view text) {
   std::vector<std::string_view> words;
@@ -166,7 +162,7 @@ class Parser {
       return;
     }
     const std::string_view content = strip_comment(raw);
-    const std::string_view text = trim(content);
+    const std::string_view text = stackmgr::base::trim(content);
     if (text.empty()) return;
     const bool indented = is_space(content.front());
     const auto words = split_words(text);
@@ -262,12 +258,12 @@ class Parser {
       problem(where, "expected 'name=value', got " + quote(text));
       return;
     }
-    const std::string_view key = trim(text.substr(0, equals));
+    const std::string_view key = stackmgr::base::trim(text.substr(0, equals));
     if (!is_valid_name(key)) {
       problem(where, "invalid parameter name " + quote(key));
       return;
     }
-    std::string value = parse_value(trim(text.substr(equals + 1)), where);
+    std::string value = parse_value(stackmgr::base::trim(text.substr(equals + 1)), where);
     if (current_ == kSkipSection) return;
     if (current_ == kNoSection) {
       problem(where, "parameter " + quote(key) + " outside any section; start one with 'conn NAME'");
@@ -315,9 +311,9 @@ class Parser {
       problem(where, "missing closing double quote; values cannot continue on the next line");
       return std::string(text.substr(1));
     }
-    if (!trim(text.substr(close + 1)).empty()) {
-      problem(where,
-              "unexpected text after the closing double quote: " + quote(trim(text.substr(close + 1))));
+    if (!stackmgr::base::trim(text.substr(close + 1)).empty()) {
+      problem(where, "unexpected text after the closing double quote: " +
+                         quote(stackmgr::base::trim(text.substr(close + 1))));
     }
     return std::string(text.substr(1, close - 1));
   }

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "stackmgr/base/strings.hpp"
+
 namespace detect {
 namespace {
 
@@ -15,12 +17,6 @@ std::string first_line(std::string_view text) {
   std::string clean;
   for (const char c : line.substr(0, 200)) clean += (c >= 0x20 && c < 0x7f) ? c : '?';
   return clean;
-}
-
-std::string trim(std::string_view text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos) return "";
-  return std::string(text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1));
 }
 
 void read_ipsec_version(const HostRoot& root, Markers& markers) {
@@ -52,7 +48,7 @@ void read_ipsec_interfaces(const HostRoot& root, const NetDeviceSource& net, Mar
   for (const std::string& name : *names) {
     if (!is_ipsec_interface_name(name)) continue;
     const auto type = root.read("sys/class/net/" + name + "/type", 64);
-    if (type && trim(*type) == kArphrdNone) {
+    if (type && stackmgr::base::trim(*type) == kArphrdNone) {
       markers.notes.push_back(name + " is an XFRM interface (type ARPHRD_NONE), not a KLIPS device");
       continue;
     }

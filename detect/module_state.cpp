@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "detect/catalog.hpp"
 #include "detect/sysfs_modules.hpp"
 
 namespace detect {
 namespace {
-
-std::string normal(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
 
 ModuleState from_init_state(InitState state) {
   switch (state) {
@@ -27,7 +22,7 @@ std::optional<LoadedModule> find_loaded(const LoadedView& view, const HostRoot& 
                                         const std::string& name) {
   if (view.source == LoadedView::Source::proc_modules) {
     for (const LoadedModule& module : view.modules) {
-      if (normal(module.name) == name) return module;
+      if (normal_module_name(module.name) == name) return module;
     }
     return std::nullopt;
   }
@@ -65,9 +60,10 @@ void judge_without_module_support(ModuleStatus& status, DiskState disk, const Re
       return;
     case DiskState::unknown: break;
   }
-  if (sysfs_shows_builtin(root, normal(name))) {
+  if (sysfs_shows_builtin(root, normal_module_name(name))) {
     status.state = ModuleState::builtin;
-    status.note = "built in (inferred: no module support, and /sys/module/" + normal(name) + " exists)";
+    status.note =
+        "built in (inferred: no module support, and /sys/module/" + normal_module_name(name) + " exists)";
     return;
   }
   const char* marker = presence_marker_name(name);
@@ -87,20 +83,20 @@ void judge_without_module_support(ModuleStatus& status, DiskState disk, const Re
 }  // namespace
 
 const char* presence_marker_name(std::string_view module) {
-  const std::string name = normal(module);
+  const std::string name = normal_module_name(module);
   if (name == "af_key") return "/proc/net/pfkey";
   if (name == "ipsec") return "/proc/net/ipsec/version";
   return nullptr;
 }
 
 bool presence_marker_set(std::string_view module, const Markers& markers) {
-  const std::string name = normal(module);
+  const std::string name = normal_module_name(module);
   if (name == "af_key") return markers.proc_net_pfkey;
   if (name == "ipsec") return markers.ipsec_version;
   return false;
 }
 
-LoadedView read_loaded_view(const ModuleBackend& backend, const HostRoot& root,
+LoadedView read_loaded_view(const ModuleIndex& backend, const HostRoot& root,
                             const ModuleSubsystem& subsystem) {
   LoadedView view;
   auto loaded = backend.loaded_modules();
@@ -120,7 +116,7 @@ ModuleStatus module_status(const ModuleSpec& spec, const LoadedView& view, const
                            const std::set<std::string>& guarded, const HostRoot& root) {
   ModuleStatus status;
   status.spec = spec;
-  const std::string name = normal(spec.name);
+  const std::string name = normal_module_name(spec.name);
   status.guarded = guarded.count(name) > 0;
   set_index_facts(status, lookup);
 

@@ -7,7 +7,7 @@
 
 #include "detect/catalog.hpp"
 #include "detect/host.hpp"
-#include "detect/module_backend.hpp"
+#include "detect/module_index.hpp"
 #include "detect/snapshot.hpp"
 
 namespace detect {
@@ -23,7 +23,7 @@ struct LoadedView {
 
 // Asks the backend for the loaded modules and falls back to <root>/sys/module when that fails
 // for any reason other than the kernel having no module support.
-LoadedView read_loaded_view(const ModuleBackend& backend, const HostRoot& root,
+LoadedView read_loaded_view(const ModuleIndex& backend, const HostRoot& root,
                             const ModuleSubsystem& subsystem);
 
 // The state of `spec`. Never reports `absent` unless the index for this kernel says so and

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "detect/error.hpp"
-#include "detect/module_backend.hpp"
+#include "detect/module_index.hpp"
 
 namespace detect {
 

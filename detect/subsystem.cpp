@@ -7,16 +7,12 @@
 #include <charconv>
 #include <cstdint>
 
+#include "stackmgr/base/strings.hpp"
+
 namespace detect {
 namespace {
 
 constexpr int kCapSysModule = 16;
-
-std::string trim(std::string_view text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos) return "";
-  return std::string(text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1));
-}
 
 bool is_safe_release(std::string_view release) {
   if (release.empty() || release.size() > 64 || release == "." || release == "..") return false;
@@ -41,7 +37,7 @@ Fact read_modules_disabled(const HostRoot& root, Fact supported, std::vector<std
     }
     return Fact::unknown;
   }
-  const std::string value = trim(*content);
+  const std::string value(stackmgr::base::trim(*content));
   if (value == "0") return Fact::no;
   if (value == "1") return Fact::yes;
   notes.push_back("/proc/sys/kernel/modules_disabled holds '" + value.substr(0, 16) + "', not 0 or 1");
@@ -55,7 +51,7 @@ KernelRelease read_kernel_release(const HostRoot& root) {
   const auto content = root.read("proc/sys/kernel/osrelease", 256);
   std::string why;
   if (content) {
-    result.release = trim(*content);
+    result.release = std::string(stackmgr::base::trim(*content));
     if (is_safe_release(result.release)) return result;
     why = "/proc/sys/kernel/osrelease holds '" + result.release.substr(0, 64) + "', not a kernel release";
   } else {
@@ -90,7 +86,7 @@ Fact capability_in(std::string_view status_text, std::string_view field, int cap
     pos = end + 1;
     if (line.substr(0, field.size()) != field || line.size() <= field.size() || line[field.size()] != ':')
       continue;
-    const std::string value = trim(line.substr(field.size() + 1));
+    const std::string value(stackmgr::base::trim(line.substr(field.size() + 1)));
     std::uint64_t mask = 0;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), mask, 16);
     if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size()) return Fact::unknown;

@@ -5,14 +5,10 @@
 #include <filesystem>
 #include <string>
 
+#include "stackmgr/base/strings.hpp"
+
 namespace detect {
 namespace {
-
-std::string trim(std::string_view text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos) return "";
-  return std::string(text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1));
-}
 
 std::string module_dir(std::string_view name) { return "sys/module/" + std::string(name); }
 
@@ -26,7 +22,7 @@ std::optional<LoadedModule> read_sysfs_module(const HostRoot& root, std::string_
   if (!initstate) return std::nullopt;
   LoadedModule module;
   module.name = std::string(name);
-  const std::string state = trim(*initstate);
+  const std::string state(stackmgr::base::trim(*initstate));
   if (state == "live") {
     module.state = InitState::live;
   } else if (state == "coming") {
@@ -38,7 +34,7 @@ std::optional<LoadedModule> read_sysfs_module(const HostRoot& root, std::string_
   }
   module.refcnt = -1;
   if (const auto refcnt = root.read(dir + "/refcnt", 64)) {
-    const std::string value = trim(*refcnt);
+    const std::string value(stackmgr::base::trim(*refcnt));
     int parsed = 0;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
     if (!value.empty() && ec == std::errc{} && ptr == value.data() + value.size()) module.refcnt = parsed;

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "detect/host.hpp"
-#include "detect/module_backend.hpp"
+#include "detect/module_index.hpp"
 
 namespace detect {
 

@@ -3,20 +3,12 @@
 #include <algorithm>
 
 #include "detect/module_state.hpp"
+#include "stackmgr/base/strings.hpp"
 
 namespace detect {
 namespace {
 
 std::string stack_title(Stack stack) { return stack == Stack::native ? "native" : "KLIPS"; }
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += items[i];
-  }
-  return out;
-}
 
 std::vector<const ModuleStatus*> core_modules(Stack stack, const std::vector<ModuleStatus>& modules) {
   std::vector<const ModuleStatus*> cores;
@@ -41,8 +33,8 @@ std::string describe(const ModuleStatus& status) {
       std::string text = name + " live";
       std::vector<std::string> details;
       if (status.refcnt >= 0) details.push_back("refcnt " + std::to_string(status.refcnt));
-      if (!status.holders.empty()) details.push_back("held by " + join(status.holders));
-      if (!details.empty()) text += " (" + join(details) + ")";
+      if (!status.holders.empty()) details.push_back("held by " + stackmgr::base::join(status.holders));
+      if (!details.empty()) text += " (" + stackmgr::base::join(details) + ")";
       return text;
     }
     case ModuleState::coming: return name + " coming (being loaded)";
@@ -113,7 +105,7 @@ void add_guard_reason(const std::vector<const ModuleStatus*>& cores, std::vector
     if (status->guarded) guarded.push_back(status->spec.name);
   }
   if (guarded.empty()) return;
-  reasons.push_back("stackmgr's autoload guard blocks " + join(guarded) +
+  reasons.push_back("stackmgr's autoload guard blocks " + stackmgr::base::join(guarded) +
                     ": kmod will not autoload them; stackmgr lifts the guard before loading them itself");
 }
 
@@ -160,13 +152,13 @@ StackReport judge_absent_stack(StackReport report, const std::vector<const Modul
     }
   }
   for (const auto& [note, names] : unknown_groups) {
-    blockers.push_back("cannot tell whether " + join(names) + (names.size() > 1 ? " are" : " is") +
-                       " in the kernel or can be loaded: " + note);
+    blockers.push_back("cannot tell whether " + stackmgr::base::join(names) +
+                       (names.size() > 1 ? " are" : " is") + " in the kernel or can be loaded: " + note);
   }
   for (std::string& blocker : host_blockers(subsystem)) blockers.push_back(std::move(blocker));
   if (blockers.empty()) {
     report.verdict = Verdict::loadable;
-    report.reasons.push_back("no core module is in the kernel; " + join(loadable) +
+    report.reasons.push_back("no core module is in the kernel; " + stackmgr::base::join(loadable) +
                              " are on disk and can be loaded");
     if (subsystem.cap_sys_module != Fact::yes) {
       report.reasons.push_back("this process lacks CAP_SYS_MODULE: loading them needs root");
@@ -201,19 +193,20 @@ StackReport judge_stack(Stack stack, const std::vector<ModuleStatus>& modules,
 
   if (all([](const ModuleStatus* s) { return s->state == ModuleState::builtin; })) {
     report.verdict = Verdict::builtin;
-    report.reasons.push_back("every core module is built into the kernel (" + join(described) +
+    report.reasons.push_back("every core module is built into the kernel (" +
+                             stackmgr::base::join(described) +
                              "): the stack is always there and cannot be unloaded");
   } else if (all([](const ModuleStatus* s) {
                return s->state == ModuleState::live || s->state == ModuleState::builtin;
              })) {
     report.verdict = Verdict::active;
-    report.reasons.push_back("every core module is in the kernel: " + join(described));
+    report.reasons.push_back("every core module is in the kernel: " + stackmgr::base::join(described));
   } else if (std::any_of(cores.begin(), cores.end(), [&](const ModuleStatus* s) {
                return presence(*s, markers) == Presence::in_kernel;
              })) {
     report.verdict = Verdict::partial;
     report.reasons.push_back("only part of the " + stack_title(stack) +
-                             " stack is in the kernel: " + join(described));
+                             " stack is in the kernel: " + stackmgr::base::join(described));
     for (const ModuleStatus* status : cores) {
       if (status->state != ModuleState::unknown) continue;
       const char* marker = presence_marker_name(status->spec.name);
@@ -255,8 +248,8 @@ std::vector<std::string> marker_disagreements(const std::vector<ModuleStatus>& m
   if (markers.ipsec_spi) klips_files.emplace_back("/proc/net/ipsec_spi");
   if (markers.proc_sys_net_ipsec) klips_files.emplace_back("/proc/sys/net/ipsec");
   if (ipsec != nullptr && !klips_files.empty() && known_not_in_kernel(ipsec->state)) {
-    found.push_back("KLIPS markers exist (" + join(klips_files) + "), but the ipsec module is " +
-                    std::string(to_string(ipsec->state)) +
+    found.push_back("KLIPS markers exist (" + stackmgr::base::join(klips_files) +
+                    "), but the ipsec module is " + std::string(to_string(ipsec->state)) +
                     ": leftovers of a failed unload, or another KLIPS build");
   }
   if (ipsec != nullptr && markers.initial_netns && !markers.ipsec_version &&
@@ -275,7 +268,7 @@ std::vector<std::string> marker_disagreements(const std::vector<ModuleStatus>& m
     }
     if (any_klips_known && all_klips_absent) {
       found.push_back(
-          join(markers.ipsec_interfaces) +
+          stackmgr::base::join(markers.ipsec_interfaces) +
           " exists, but no KLIPS module is in the kernel: a leftover or foreign device named like KLIPS's");
     }
   }
@@ -322,7 +315,7 @@ OverallJudgement judge_overall(const StackReport& native, const StackReport& kli
     if (markers.xfrm_stat) files.emplace_back("/proc/net/xfrm_stat");
     if (markers.xfrm_acq_expires) files.emplace_back("/proc/sys/net/core/xfrm_acq_expires");
     judgement.reasons.push_back(
-        "XFRM framework built in (" + join(files) +
+        "XFRM framework built in (" + stackmgr::base::join(files) +
         "): the kernel can hold XFRM policies, but that says nothing about af_key, esp4 "
         "or ah4, the native stack's modules");
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -75,6 +76,18 @@ detect::Status write_file_atomically(const std::filesystem::path& path, std::str
     return fail(errno, "renaming " + (dir / temporary).string() + " to " + path.string());
   }
   if (::fsync(dirfd.get()) != 0) return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  return {};
+}
+
+detect::Status move_file_durably(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return detect::error_from_errno(errno, "renaming " + from.string() + " to " + to.string());
+  }
+  const std::filesystem::path dir = to.parent_path().empty() ? "." : to.parent_path();
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dirfd.get() < 0 || ::fsync(dirfd.get()) != 0) {
+    return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  }
   return {};
 }
 

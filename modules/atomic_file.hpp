@@ -16,6 +16,9 @@ namespace modules {
 detect::Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                                      mode_t mode);
 
+// Renames `from` to `to` (same directory) and fsyncs that directory.
+detect::Status move_file_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Removes `path` and fsyncs its directory. A missing file is success.
 detect::Status remove_file_durably(const std::filesystem::path& path);
 

@@ -6,7 +6,9 @@
 #include <stdexcept>
 #include <utility>
 
+#include "detect/catalog.hpp"
 #include "modules/planner.hpp"
+#include "stackmgr/base/strings.hpp"
 
 namespace modules {
 
@@ -37,18 +39,6 @@ namespace {
 
 using detect::InitState;
 using detect::LoadedModule;
-
-std::string normal(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
-std::string join(const std::vector<std::string>& names) {
-  std::string text;
-  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
-  return text;
-}
 
 std::string seconds_text(std::chrono::milliseconds duration) {
   const auto count = duration.count();
@@ -109,9 +99,9 @@ class Run {
 std::optional<LoadedModule> Run::find_loaded(const std::string& name) const {
   const auto modules = context_.backend.loaded_modules();
   if (!modules) return std::nullopt;
-  const std::string wanted = normal(name);
+  const std::string wanted = detect::normal_module_name(name);
   for (const LoadedModule& module : *modules) {
-    if (normal(module.name) == wanted) return module;
+    if (detect::normal_module_name(module.name) == wanted) return module;
   }
   return std::nullopt;
 }
@@ -119,7 +109,7 @@ std::optional<LoadedModule> Run::find_loaded(const std::string& name) const {
 std::set<std::string> Run::loaded_names() const {
   std::set<std::string> names;
   if (const auto modules = context_.backend.loaded_modules()) {
-    for (const LoadedModule& module : *modules) names.insert(normal(module.name));
+    for (const LoadedModule& module : *modules) names.insert(detect::normal_module_name(module.name));
   }
   return names;
 }
@@ -138,7 +128,8 @@ std::string Run::busy_detail(const std::string& name) const {
   std::string detail = "busy: " + name + " is in use";
   const auto module = find_loaded(name);
   std::vector<std::string> parts;
-  if (module && !module->holders.empty()) parts.push_back("held by module " + join(module->holders));
+  if (module && !module->holders.empty())
+    parts.push_back("held by module " + stackmgr::base::join(module->holders));
   const std::vector<ProcessHolder> processes =
       context_.holders != nullptr ? context_.holders->holders_of(name) : std::vector<ProcessHolder>{};
   if (!processes.empty()) parts.push_back("held by " + describe_holders(processes));
@@ -149,7 +140,7 @@ std::string Run::busy_detail(const std::string& name) const {
                       " from outside the kernel's modules (an open socket such as PF_KEY, or an IPsec SA)");
     }
   }
-  if (!parts.empty()) detail += " (" + join(parts) + ")";
+  if (!parts.empty()) detail += " (" + stackmgr::base::join(parts) + ")";
   return detail + "; stop what holds it (the keying daemon: 'stackmgr stop'), then retry";
 }
 
@@ -183,7 +174,7 @@ Run::StepResult Run::insert(const Step& step, Phase phase) {
     if (!contains(order, each)) order.push_back(each);
   }
   for (const std::string& each : order) {
-    const std::string key = normal(each);
+    const std::string key = detect::normal_module_name(each);
     if (after.contains(key) && !before.contains(key) && !contains(loaded_by_run_, key)) {
       loaded_by_run_.push_back(key);
     }
@@ -219,7 +210,7 @@ Run::StepResult Run::insert(const Step& step, Phase phase) {
 }
 
 Run::StepResult Run::remove(const Step& step) {
-  const std::string name = normal(step.module);
+  const std::string name = detect::normal_module_name(step.module);
   const bool best_effort = step.need == Need::best_effort;
   auto current = find_loaded(name);
   if (!current) return {StepStatus::ok, "not loaded; nothing to do", {}, {}};
@@ -248,7 +239,8 @@ Run::StepResult Run::remove(const Step& step) {
   }
   if (best_effort && (current->refcnt > 0 || !current->holders.empty())) {
     return {StepStatus::skipped,
-            "kept: still in use" + (current->holders.empty() ? "" : " by " + join(current->holders)),
+            "kept: still in use" +
+                (current->holders.empty() ? "" : " by " + stackmgr::base::join(current->holders)),
             {},
             {}};
   }
@@ -286,7 +278,7 @@ Run::StepResult Run::guard(const Step& step, Phase phase) {
     const detect::Snapshot fresh = context_.redetect();
     for (const detect::ModuleStatus& status : fresh.modules) {
       if (status.spec.stack == detect::Stack::klips && detect::is_loaded(status.state) &&
-          !start_loaded_.contains(normal(status.spec.name))) {
+          !start_loaded_.contains(detect::normal_module_name(status.spec.name))) {
         std::string detail =
             "kept the autoload guard: KLIPS (" + status.spec.name + ") is still in the kernel";
         return {StepStatus::failed, detail, detect::Error{0, detail}, std::nullopt};
@@ -362,7 +354,7 @@ void Run::check_start_state_restored() {
   }
   if (differences.empty()) return;
   rollback_ok_ = false;
-  report_.notes.push_back("the start state was not restored: " + join(differences));
+  report_.notes.push_back("the start state was not restored: " + stackmgr::base::join(differences));
 }
 
 ExecutionReport Run::execute(const Plan& plan) {

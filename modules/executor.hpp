@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "detect/error.hpp"
-#include "detect/module_backend.hpp"
 #include "detect/snapshot.hpp"
 #include "modules/clock.hpp"
 #include "modules/guard_file.hpp"
 #include "modules/holder_lookup.hpp"
+#include "modules/module_backend.hpp"
 #include "modules/plan.hpp"
 
 namespace modules {
@@ -87,7 +87,7 @@ struct ExecutorTimeouts {
 using Redetect = std::function<detect::Snapshot()>;
 
 struct ExecutorContext {
-  detect::ModuleBackend& backend;
+  ModuleBackend& backend;
   AutoloadGuard& guard;
   Clock& clock;
   Redetect redetect;                             // required

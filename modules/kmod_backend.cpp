@@ -59,12 +59,6 @@ std::vector<std::string> names_of(kmod_list* list) {
   return names;
 }
 
-std::string normal(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
 // Whether the config blacklists `name`: kmod's own filter over the name's lookup list, or the
 // config's blacklist entries when a modprobe.d alias redirects the name elsewhere.
 bool is_blacklisted(kmod_ctx* ctx, const std::string& name) {
@@ -84,7 +78,7 @@ bool is_blacklisted(kmod_ctx* ctx, const std::string& name) {
   kmod_config_iter* iter = kmod_config_get_blacklists(ctx);
   bool listed = false;
   while (iter != nullptr && kmod_config_iter_next(iter)) {
-    if (normal(kmod_config_iter_get_key(iter)) == name) listed = true;
+    if (detect::normal_module_name(kmod_config_iter_get_key(iter)) == name) listed = true;
   }
   kmod_config_iter_free_iter(iter);
   return listed;
@@ -158,7 +152,7 @@ detect::Result<detect::ModuleLookup> KmodBackend::lookup(std::string_view name_v
     return Error{EINVAL, "looking up module '" + name.substr(0, 64) + "': not a valid module name"};
   }
   detect::ModuleLookup result;
-  result.name = normal(name);
+  result.name = detect::normal_module_name(name);
   if (!ctx_) return result;  // DiskState::unknown: index_problem() says why
 
   kmod_module* raw = nullptr;

@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "detect/host.hpp"
-#include "detect/module_backend.hpp"
+#include "modules/module_backend.hpp"
 
 struct kmod_ctx;
 
 namespace modules {
 
-class KmodBackend final : public detect::ModuleBackend {
+class KmodBackend final : public ModuleBackend {
  public:
   // Opens libkmod on <root>/lib/modules/<release> (or <root>/usr/lib/modules/<release>) with
   // kmod's default modprobe.d for "/" and the root's own modprobe.d directories otherwise.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "modules/module_order.hpp"
+#include "stackmgr/base/strings.hpp"
 
 namespace modules {
 namespace {
@@ -20,17 +21,10 @@ using detect::Stack;
 
 using Names = std::vector<std::string>;
 
-std::string join(const Names& names) {
-  std::string text;
-  for (const std::string& name : names) {
-    if (!text.empty()) text += ", ";
-    text += name;
-  }
-  return text;
-}
-
 // "af_key is" / "af_key, esp4 are"
-std::string names_are(const Names& names) { return join(names) + (names.size() == 1 ? " is" : " are"); }
+std::string names_are(const Names& names) {
+  return stackmgr::base::join(names) + (names.size() == 1 ? " is" : " are");
+}
 
 bool contains(const Names& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -80,7 +74,7 @@ std::optional<std::pair<std::string, std::string>> no_module_operations_reason(c
     return std::pair{std::string("this process lacks CAP_SYS_MODULE"), std::string("run it as root")};
   }
   std::string why = "cannot tell whether this process may load modules";
-  if (!subsystem.notes.empty()) why += " (" + join(subsystem.notes) + ")";
+  if (!subsystem.notes.empty()) why += " (" + stackmgr::base::join(subsystem.notes) + ")";
   return std::pair{why, std::string("run 'stackmgr detect' to see what could not be read")};
 }
 
@@ -89,7 +83,7 @@ std::optional<Refusal> module_operations_refusal(const Snapshot& snapshot, const
   const auto reason = no_module_operations_reason(snapshot);
   if (!reason) return std::nullopt;
   std::string message = "refusing to " + what + ": " + reason->first;
-  if (!modules.empty()) message += "; it needs to load or unload " + join(modules);
+  if (!modules.empty()) message += "; it needs to load or unload " + stackmgr::base::join(modules);
   return Refusal{Rule::no_module_operations, modules, message, reason->second};
 }
 
@@ -151,11 +145,12 @@ std::optional<Refusal> native_insert_refusal(const Snapshot& fresh, const std::s
   if (loaded.empty() && builtin.empty() && unknown.empty() && markers.empty()) return std::nullopt;
 
   Names parts;
-  if (!loaded.empty()) parts.push_back("KLIPS (" + join(loaded) + ") is loaded");
-  if (!builtin.empty()) parts.push_back("KLIPS (" + join(builtin) + ") is built into this kernel");
+  if (!loaded.empty()) parts.push_back("KLIPS (" + stackmgr::base::join(loaded) + ") is loaded");
+  if (!builtin.empty())
+    parts.push_back("KLIPS (" + stackmgr::base::join(builtin) + ") is built into this kernel");
   if (!unknown.empty()) parts.push_back("cannot tell whether " + names_are(unknown) + " in the kernel");
   if (loaded.empty() && builtin.empty() && !markers.empty()) {
-    parts.push_back("KLIPS's markers are present (" + join(markers) + ")");
+    parts.push_back("KLIPS's markers are present (" + stackmgr::base::join(markers) + ")");
   }
   std::string message = "refusing to load " + module + ": ";
   for (std::size_t i = 0; i < parts.size(); ++i) message += (i == 0 ? "" : "; ") + parts[i];
@@ -220,7 +215,7 @@ std::optional<Refusal> busy_refusal(const Snapshot& now, const std::string& what
     }
     if (!outside.empty()) {
       busy.push_back(name);
-      parts.push_back(name + " is used by " + join(outside) + ", which " +
+      parts.push_back(name + " is used by " + stackmgr::base::join(outside) + ", which " +
                       (outside.size() == 1 ? "is" : "are") + " not being unloaded");
       outside_holders.insert(outside_holders.end(), outside.begin(), outside.end());
       continue;
@@ -239,8 +234,9 @@ std::optional<Refusal> busy_refusal(const Snapshot& now, const std::string& what
   for (std::size_t i = 0; i < parts.size(); ++i) message += (i == 0 ? "" : "; ") + parts[i];
   std::string advice;
   if (!outside_holders.empty()) {
-    advice = "unload " + join(outside_holders) + " first (modprobe -r " + join(outside_holders) +
-             "), or add " + (outside_holders.size() == 1 ? "it" : "them") +
+    advice = "unload " + stackmgr::base::join(outside_holders) + " first (modprobe -r " +
+             stackmgr::base::join(outside_holders) + "), or add " +
+             (outside_holders.size() == 1 ? "it" : "them") +
              " to the stack's module list in the stackmgr config";
   } else {
     advice =
@@ -261,8 +257,8 @@ std::optional<Refusal> both_builtin_refusal(const Snapshot& now) {
   involved.insert(involved.end(), klips.begin(), klips.end());
   return Refusal{
       Rule::both_builtin, involved,
-      "refusing every change: both IPsec stacks are built into this kernel (native: " + join(native) +
-          "; KLIPS: " + join(klips) +
+      "refusing every change: both IPsec stacks are built into this kernel (native: " +
+          stackmgr::base::join(native) + "; KLIPS: " + stackmgr::base::join(klips) +
           "); only one PF_KEY implementation can exist, so neither stack can work safely",
       "rebuild the kernel with at most one IPsec stack built in (the other as modules or not at all)"};
 }
@@ -410,10 +406,10 @@ TargetChoice choose_target_modules(const Snapshot& now, Stack target, const Poli
       choice.reasons[name] = stack_word + " helper, on disk for this kernel";
     }
   }
-  if (!present.empty()) choice.notes.push_back("already in the kernel: " + join(present));
+  if (!present.empty()) choice.notes.push_back("already in the kernel: " + stackmgr::base::join(present));
   if (!ipcomp_left_out.empty()) {
     choice.notes.push_back(
-        join(ipcomp_left_out) +
+        stackmgr::base::join(ipcomp_left_out) +
         " not loaded: IPComp on the native stack is insecure (the kernel puts an extra "
         "IPIP header into IPComp packets; FreeS/WAN's 2.6 known issues); pass --allow-ipcomp or set "
         "allow_ipcomp = true under [modules] in the stackmgr config to load " +
@@ -425,9 +421,11 @@ TargetChoice choose_target_modules(const Snapshot& now, Stack target, const Poli
         " loaded (not by stackmgr) and left alone; IPComp on the native stack is insecure");
   }
   if (!skipped_helpers.empty())
-    choice.notes.push_back("helpers not loaded (load_helpers is off): " + join(skipped_helpers));
+    choice.notes.push_back("helpers not loaded (load_helpers is off): " +
+                           stackmgr::base::join(skipped_helpers));
   if (!absent_helpers.empty())
-    choice.notes.push_back("helpers not available for this kernel, not loaded: " + join(absent_helpers));
+    choice.notes.push_back("helpers not available for this kernel, not loaded: " +
+                           stackmgr::base::join(absent_helpers));
   if (!blacklisted_helpers.empty()) {
     choice.notes.push_back(
         names_are(blacklisted_helpers) +
@@ -503,7 +501,7 @@ PlanOrRefusal plan_switch(const Snapshot& now, Stack target, const Policy& polic
   for (const std::string& name : removals) {
     if (contains(cleanup, name)) {
       plan.steps.push_back({StepKind::remove, name,
-                            "loaded by stackmgr as a dependency of " + join(users[name]) +
+                            "loaded by stackmgr as a dependency of " + stackmgr::base::join(users[name]) +
                                 "; unloaded unless something else still uses it",
                             Need::best_effort});
     } else if (leaving == Stack::native) {
@@ -586,7 +584,8 @@ PlanOrRefusal plan_unload_own(const Snapshot& now, const Policy& policy) {
   for (const ModuleStatus& status : now.modules) {
     if (detect::is_loaded(status.state) && !contains(all, status.spec.name)) left.push_back(status.spec.name);
   }
-  if (!left.empty()) plan.notes.push_back("left alone (not loaded by stackmgr): " + join(left));
+  if (!left.empty())
+    plan.notes.push_back("left alone (not loaded by stackmgr): " + stackmgr::base::join(left));
   return plan;
 }
 

@@ -1,3 +1,3 @@
-#include "stackmgr/cli.hpp"
+#include "stackmgr/cli/cli.hpp"
 
-int main(int argc, char** argv) { return stackmgr::run_cli(argc, argv); }
+int main(int argc, char** argv) { return stackmgr::cli::run_cli(argc, argv); }

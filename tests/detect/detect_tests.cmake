@@ -21,8 +21,3 @@ target_link_libraries(test_detect_binary PRIVATE detect_test_support nlohmann_js
 add_dependencies(test_detect_binary stackmgr)
 gtest_discover_tests(test_detect_binary)
 
-# The table lives in stackmgr/ but renders nothing but a detect::Snapshot.
-add_executable(test_render_snapshot test_render_snapshot.cpp)
-target_link_libraries(test_render_snapshot PRIVATE stackmgr_core detect_test_support test_support GTest::gmock
-                                                   GTest::gtest_main)
-gtest_discover_tests(test_render_snapshot)

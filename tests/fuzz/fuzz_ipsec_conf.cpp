@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "detect/ipsec_conf.hpp"
-#include "stackmgr/doctor.hpp"
+#include "stackmgr/doctor/doctor.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   // The checks that read conns must cope with whatever the parser lets through.
-  stackmgr::DoctorInputs inputs;
+  stackmgr::doctor::DoctorInputs inputs;
   inputs.ipsec_conf = conf;
   inputs.policies.groups.resize(detect::kPolicyGroupNames.size());
   for (std::size_t i = 0; i < detect::kPolicyGroupNames.size(); ++i) {
@@ -47,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   inputs.resolv =
       detect::parse_resolv_conf("nameserver 127.0.0.1\nnameserver 192.0.2.1\n", "/etc/resolv.conf");
   inputs.lan_routes = std::vector<detect::LanRoute>{{"eth0", *detect::IpSubnet::parse("192.168.1.0/24")}};
-  inputs.daemon_traits.parser_ipv6 = stackmgr::ParserIpv6::unsupported;
-  const auto report = stackmgr::run_doctor(inputs);
+  inputs.daemon_traits.parser_ipv6 = stackmgr::doctor::ParserIpv6::unsupported;
+  const auto report = stackmgr::doctor::run_doctor(inputs);
   fuzz::require(report.checks.size() == 14);
   return 0;
 }

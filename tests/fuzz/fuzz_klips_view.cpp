@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "detect/klips_proc.hpp"
-#include "stackmgr/kernel_state.hpp"
+#include "stackmgr/look/kernel_state.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
@@ -33,17 +33,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   klips.groups = detect::parse_klips_spigrps(spigrp).rows;
   klips.groups_read = has_spigrp;
 
-  const auto state = stackmgr::state_from_klips(klips);
+  const auto state = stackmgr::look::state_from_klips(klips);
   fuzz::require(state.policies.size() == klips.eroutes.size());
   fuzz::require(state.sas.size() == klips.sas.size());
 
   detect::Snapshot snapshot;
   snapshot.overall = detect::Overall::klips;
-  const stackmgr::LookReaders readers{[] { return detect::Result<stackmgr::XfrmDump>(stackmgr::XfrmDump{}); },
-                                      [&klips] { return detect::Result<detect::KlipsState>(klips); }};
-  const auto report = stackmgr::build_look_report(snapshot, stackmgr::LookSource::automatic, readers);
-  (void)stackmgr::look_to_json(report).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  const std::string table = stackmgr::render_look(report);
+  const stackmgr::look::LookReaders readers{
+      [] { return detect::Result<stackmgr::os::XfrmDump>(stackmgr::os::XfrmDump{}); },
+      [&klips] { return detect::Result<detect::KlipsState>(klips); }};
+  const auto report =
+      stackmgr::look::build_look_report(snapshot, stackmgr::look::LookSource::automatic, readers);
+  (void)stackmgr::look::look_to_json(report).dump(2, ' ', false,
+                                                  nlohmann::ordered_json::error_handler_t::replace);
+  const std::string table = stackmgr::look::render_look(report);
   for (const char c : table) {
     const auto byte = static_cast<unsigned char>(c);
     fuzz::require(c == '\n' || c == '\t' || byte >= 0x20);

@@ -4,18 +4,18 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
-#include "stackmgr/kernel_state.hpp"
-#include "stackmgr/xfrm_netlink.hpp"
+#include "stackmgr/look/kernel_state.hpp"
+#include "stackmgr/os/xfrm_netlink.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  stackmgr::XfrmDump dump;
-  auto sa = stackmgr::parse_xfrm_sa(data, size);
+  stackmgr::os::XfrmDump dump;
+  auto sa = stackmgr::os::parse_xfrm_sa(data, size);
   if (sa)
     dump.sas.push_back(std::move(sa).value());
   else
     dump.problems.push_back(sa.error().message);
-  auto policy = stackmgr::parse_xfrm_policy(data, size);
+  auto policy = stackmgr::os::parse_xfrm_policy(data, size);
   if (policy)
     dump.policies.push_back(std::move(policy).value());
   else
@@ -24,11 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   detect::Snapshot snapshot;
   snapshot.overall = detect::Overall::native;
-  const stackmgr::LookReaders readers{
-      [&dump] { return detect::Result<stackmgr::XfrmDump>(dump); },
+  const stackmgr::look::LookReaders readers{
+      [&dump] { return detect::Result<stackmgr::os::XfrmDump>(dump); },
       [] { return detect::Result<detect::KlipsState>(detect::KlipsState{}); }};
-  const auto report = stackmgr::build_look_report(snapshot, stackmgr::LookSource::automatic, readers);
-  (void)stackmgr::look_to_json(report).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  (void)stackmgr::render_look(report);
+  const auto report =
+      stackmgr::look::build_look_report(snapshot, stackmgr::look::LookSource::automatic, readers);
+  (void)stackmgr::look::look_to_json(report).dump(2, ' ', false,
+                                                  nlohmann::ordered_json::error_handler_t::replace);
+  (void)stackmgr::look::render_look(report);
   return 0;
 }

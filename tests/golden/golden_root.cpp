@@ -29,7 +29,7 @@
 
 #include "tests/detect/fixture_root.hpp"
 #include "tests/detect/run_process.hpp"
-#include "tests/stackmgr/doctor_root.hpp"
+#include "tests/stackmgr/cli/doctor_root.hpp"
 
 extern char** environ;
 

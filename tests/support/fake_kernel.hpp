@@ -11,11 +11,11 @@
 
 #include "detect/catalog.hpp"
 #include "detect/host.hpp"
-#include "detect/module_backend.hpp"
+#include "modules/module_backend.hpp"
 
 namespace fake {
 
-class FakeKernel final : public detect::ModuleBackend {
+class FakeKernel final : public modules::ModuleBackend {
  public:
   explicit FakeKernel(detect::Catalog catalog = detect::Catalog::defaults());
 
@@ -54,7 +54,7 @@ class FakeKernel final : public detect::ModuleBackend {
   [[nodiscard]] int remove_calls() const { return remove_calls_; }
   [[nodiscard]] const std::vector<std::string>& call_log() const { return call_log_; }
 
-  // --- detect::ModuleBackend ---
+  // --- modules::ModuleBackend ---
   [[nodiscard]] detect::Result<std::vector<detect::LoadedModule>> loaded_modules() const override;
   [[nodiscard]] detect::Result<detect::ModuleLookup> lookup(std::string_view name) const override;
   detect::Status insert(std::string_view name) override;

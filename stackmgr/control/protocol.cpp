@@ -1,0 +1,146 @@
+#include "stackmgr/control/protocol.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace stackmgr::control {
+namespace {
+
+using nlohmann::json;
+
+// The fields each command accepts (besides "v" and "cmd").
+const std::map<std::string, std::set<std::string>, std::less<>>& allowed_fields() {
+  static const std::map<std::string, std::set<std::string>, std::less<>> fields = {
+      {"status", {}}, {"stop", {"unload"}}, {"switch", {"stack", "dry_run"}}};
+  return fields;
+}
+
+detect::Result<bool> optional_bool(const json& object, const char* key) {
+  auto found = object.find(key);
+  if (found == object.end()) return false;
+  if (!found->is_boolean()) return protocol_error(std::string("field '") + key + "' must be true or false");
+  return found->get<bool>();
+}
+
+}  // namespace
+
+detect::Error protocol_error(std::string message) { return detect::Error{0, std::move(message)}; }
+
+detect::Result<sockaddr_un> socket_address(const std::filesystem::path& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string text = path.string();
+  if (text.empty() || text[0] != '/' || text.size() >= sizeof address.sun_path) {
+    return detect::Error{ENAMETOOLONG, "control socket path '" + text + "': must be absolute and under " +
+                                           std::to_string(sizeof address.sun_path) + " bytes"};
+  }
+  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
+  return address;
+}
+
+std::string_view to_string(ControlCommand command) {
+  switch (command) {
+    case ControlCommand::status: return "status";
+    case ControlCommand::stop: return "stop";
+    case ControlCommand::switch_stack: return "switch";
+  }
+  return "unknown";
+}
+
+detect::Result<ControlRequest> parse_control_request(std::string_view line) {
+  const json parsed = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return protocol_error("malformed request: not one line of JSON");
+  if (!parsed.is_object()) return protocol_error("malformed request: expected a JSON object");
+  auto version = parsed.find("v");
+  if (version != parsed.end() &&
+      (!version->is_number_integer() || version->get<int>() != kControlProtocolVersion)) {
+    return protocol_error("unsupported protocol version: this supervisor speaks v" +
+                          std::to_string(kControlProtocolVersion));
+  }
+  auto command_field = parsed.find("cmd");
+  if (command_field == parsed.end() || !command_field->is_string()) {
+    return protocol_error("malformed request: \"cmd\" (status, stop or switch) is missing");
+  }
+  const std::string command = command_field->get<std::string>();
+  auto allowed = allowed_fields().find(command);
+  if (allowed == allowed_fields().end()) {
+    return protocol_error("unknown command '" + command.substr(0, 64) + "'; known: status, stop, switch");
+  }
+  for (const auto& [key, value] : parsed.items()) {
+    if (key != "v" && key != "cmd" && allowed->second.count(key) == 0) {
+      return protocol_error("unknown field '" + key.substr(0, 64) + "' for " + command);
+    }
+  }
+  ControlRequest request;
+  if (command == "status") {
+    request.command = ControlCommand::status;
+  } else if (command == "stop") {
+    request.command = ControlCommand::stop;
+    auto unload = optional_bool(parsed, "unload");
+    if (!unload) return unload.error();
+    request.unload = *unload;
+  } else {
+    request.command = ControlCommand::switch_stack;
+    auto stack = parsed.find("stack");
+    if (stack == parsed.end() || !stack->is_string()) {
+      return protocol_error("switch needs \"stack\": \"native\" or \"klips\"");
+    }
+    request.stack = detect::parse_stack(stack->get<std::string>());
+    if (!request.stack)
+      return protocol_error("unknown stack '" + stack->get<std::string>().substr(0, 64) + "'");
+    auto dry_run = optional_bool(parsed, "dry_run");
+    if (!dry_run) return dry_run.error();
+    request.dry_run = *dry_run;
+  }
+  return request;
+}
+
+std::string control_request_line(const ControlRequest& request) {
+  json line = {{"v", kControlProtocolVersion}, {"cmd", std::string(to_string(request.command))}};
+  if (request.command == ControlCommand::stop && request.unload) line["unload"] = true;
+  if (request.command == ControlCommand::switch_stack) {
+    if (request.stack) line["stack"] = std::string(detect::to_string(*request.stack));
+    if (request.dry_run) line["dry_run"] = true;
+  }
+  return line.dump();
+}
+
+std::string progress_reply(std::string_view level, std::string_view message) {
+  return json{{"type", "progress"}, {"level", level}, {"message", message}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string result_reply(int exit_code, std::string_view message, const json& data) {
+  json line = {{"type", "result"}, {"ok", exit_code == 0}, {"exit", exit_code}, {"message", message}};
+  if (!data.is_null()) line["data"] = data;
+  return line.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+detect::Result<ControlReply> parse_control_reply(std::string_view line) {
+  const json parsed = json::parse(line, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("type") ||
+      !parsed["type"].is_string()) {
+    return protocol_error("the supervisor sent a malformed reply line");
+  }
+  ControlReply reply;
+  const std::string type = parsed["type"].get<std::string>();
+  reply.message = parsed.value("message", std::string());
+  if (type == "progress") {
+    reply.level = parsed.value("level", std::string("info"));
+    return reply;
+  }
+  if (type != "result" || !parsed.contains("exit") || !parsed["exit"].is_number_integer()) {
+    return protocol_error("the supervisor sent a reply of unknown type '" + type + "'");
+  }
+  reply.final = true;
+  reply.exit_code = parsed["exit"].get<int>();
+  reply.ok = parsed.value("ok", false);
+  if (parsed.contains("data")) reply.data = parsed["data"];
+  return reply;
+}
+
+}  // namespace stackmgr::control

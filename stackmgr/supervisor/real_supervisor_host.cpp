@@ -1,0 +1,70 @@
+#include "stackmgr/supervisor/real_supervisor_host.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "detect/snapshot_json.hpp"
+#include "stackmgr/os/file_trust.hpp"
+#include "stackmgr/os/xfrm_netlink.hpp"
+
+namespace stackmgr::supervisor {
+
+detect::Status prepare_run_dir(const config::PathsConfig& paths) {
+  const auto& dir = paths.run_dir;
+  std::error_code error;
+  if (dir.has_parent_path()) std::filesystem::create_directories(dir.parent_path(), error);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return detect::error_from_errno(errno, "creating the run directory " + dir.string());
+  }
+  if (auto trusted = os::check_trusted(dir, os::TrustedKind::directory); !trusted) return trusted;
+  if (chmod(dir.c_str(), 0700) != 0) return detect::error_from_errno(errno, "chmod 0700 " + dir.string());
+  return {};
+}
+
+RealStackHost::RealStackHost(const detect::HostRoot& root, const config::Config& config)
+    : config_(config), kernel_(root, config.catalog) {}
+
+switching::StackReadyContext RealStackHost::context(
+    std::function<void(base::LogLevel, const std::string&)> report) {
+  switching::StackReadyContext context{config_};
+  context.detect = [this] { return detect(); };
+  context.backend = &kernel_.backend();
+  context.guard = &kernel_.guard();
+  context.clock = &kernel_.clock();
+  context.holders = &kernel_.holders();
+  context.report = std::move(report);
+  return context;
+}
+
+nlohmann::json kernel_status_json(const detect::Snapshot& snapshot) {
+  nlohmann::json status;
+  const auto active = snapshot.active_stack();
+  status["active"] =
+      active ? nlohmann::json(std::string(detect::to_string(*active))) : nlohmann::json(nullptr);
+  status["overall"] = std::string(detect::to_string(snapshot.overall));
+  nlohmann::json modules = nlohmann::json::array();
+  for (const auto& module : snapshot.modules) {
+    modules.push_back({{"name", module.spec.name},
+                       {"stack", std::string(detect::to_string(module.spec.stack))},
+                       {"role", std::string(detect::to_string(module.spec.role))},
+                       {"state", std::string(detect::to_string(module.state))}});
+  }
+  status["modules"] = modules;
+  if (os::xfrm_netlink_would_load_module(snapshot)) {
+    status["kernel"] = {
+        {"error", "not counted: xfrm_user is not loaded, and opening XFRM netlink would load it"}};
+  } else if (auto counts = os::count_xfrm(); counts) {
+    status["kernel"] = {{"sas", counts->sas},
+                        {"policies", counts->main_policies + counts->sub_policies},
+                        {"main_policies", counts->main_policies},
+                        {"sub_policies", counts->sub_policies}};
+  } else {
+    status["kernel"] = {{"error", counts.error().describe()}};
+  }
+  status["detect"] = detect::snapshot_to_json(snapshot);
+  return status;
+}
+
+}  // namespace stackmgr::supervisor

@@ -1,0 +1,63 @@
+#pragma once
+// Telling the service manager about stackmgr itself: systemd through sd_notify (READY=1,
+// STATUS=, STOPPING=1, WATCHDOG=1), and the waiting parent of `start --daemon` through a pipe.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stackmgr/base/unique_fd.hpp"
+
+namespace stackmgr::supervisor {
+
+class Notifier {
+ public:
+  virtual ~Notifier() = default;
+  // stackmgr is ready: the stack is live and the daemon reported ready. `status` names both.
+  virtual void ready(const std::string& status) = 0;
+  virtual void status(const std::string& status) = 0;
+  virtual void stopping() = 0;
+  virtual void watchdog() = 0;
+};
+
+// sd_notify to $NOTIFY_SOCKET. Without NOTIFY_SOCKET (not under systemd) every call is a no-op.
+class SystemdNotifier final : public Notifier {
+ public:
+  void ready(const std::string& status) override;
+  void status(const std::string& status) override;
+  void stopping() override;
+  void watchdog() override;
+};
+
+// The watchdog interval systemd asks for (WATCHDOG_USEC, for our pid), or 0 when none.
+std::chrono::microseconds systemd_watchdog_interval();
+
+// `start --daemon`: the child writes one byte 'R' into the pipe once ready; the parent, blocked
+// on the read end, then exits 0. Any other outcome closes the pipe unwritten (the child exits).
+class ReadinessPipeNotifier final : public Notifier {
+ public:
+  explicit ReadinessPipeNotifier(base::UniqueFd write_end) : pipe_(std::move(write_end)) {}
+  void ready(const std::string& status) override;
+  void status(const std::string&) override {}
+  void stopping() override {}
+  void watchdog() override {}
+
+ private:
+  base::UniqueFd pipe_;
+};
+
+// Sends every notification to each notifier in turn.
+class NotifierList final : public Notifier {
+ public:
+  void add(std::unique_ptr<Notifier> notifier) { notifiers_.push_back(std::move(notifier)); }
+  void ready(const std::string& status) override;
+  void status(const std::string& status) override;
+  void stopping() override;
+  void watchdog() override;
+
+ private:
+  std::vector<std::unique_ptr<Notifier>> notifiers_;
+};
+
+}  // namespace stackmgr::supervisor

@@ -1,0 +1,257 @@
+// The control server in a real event loop talking to real clients (well-behaved, hostile, slow,
+// non-root).
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "stackmgr/base/exit_codes.hpp"
+#include "stackmgr/control/client.hpp"
+#include "stackmgr/control/server.hpp"
+
+namespace stackmgr::control {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A server in a temp dir whose handler answers status at once and stop with two progress
+// lines; the test drives the loop from its own thread while clients run in other threads.
+class ControlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/stackmgr-control-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    path_ = dir_ / "control.sock";
+    auto loop = os::EventLoop::create();
+    ASSERT_TRUE(loop);
+    loop_.emplace(std::move(loop).value());
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void start_server(ControlLimits limits = {}) {
+    auto server = ControlServer::listen(
+        path_, *loop_,
+        [this](ControlServer::ConnectionId id, const ControlRequest& request) {
+          ++requests_;
+          if (request.command == ControlCommand::status) {
+            server_->finish(id, result_reply(0, "running", nlohmann::json{{"phase", "running"}}));
+          } else if (request.command == ControlCommand::stop) {
+            server_->send(id, progress_reply("info", "stopping pluto"));
+            server_->send(id, progress_reply("info", "flushed"));
+            server_->finish(id, result_reply(0, "stopped"));
+          } else if (big_reply_) {
+            for (int i = 0; i < 2000 && server_->is_open(id); ++i) {
+              server_->send(id, progress_reply("info", std::string(1000, 'x')));
+            }
+          } else {
+            server_->finish(id, result_reply(code(base::Exit::usage), "switch: not here"));
+          }
+        },
+        limits);
+    ASSERT_TRUE(server) << server.error().describe();
+    server_ = std::move(server).value();
+    loop_->set_deadline([this] { return server_->next_deadline(); },
+                        [this] { server_->expire(std::chrono::steady_clock::now()); });
+  }
+
+  // Runs the loop until `done` (a client finished) or 5 s passed.
+  template <typename T>
+  T serve_until(std::future<T>& done) {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (done.wait_for(0s) != std::future_status::ready && std::chrono::steady_clock::now() < until) {
+      EXPECT_TRUE(loop_->run_once(10ms));
+    }
+    return done.get();
+  }
+
+  // A raw client: connects, writes `payload` (optionally half-closing), reads until EOF.
+  std::string raw_exchange(const std::string& payload, bool half_close = false) const {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      close(fd);
+      return "connect failed: " + std::string(std::strerror(errno));
+    }
+    // A refusing server may close before we send: the refusal is still there to read.
+    if (!payload.empty()) (void)::send(fd, payload.data(), payload.size(), MSG_NOSIGNAL);
+    if (half_close) shutdown(fd, SHUT_WR);
+    std::string reply;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+      if (got <= 0) break;
+      reply.append(buffer, static_cast<std::size_t>(got));
+    }
+    close(fd);
+    return reply;
+  }
+
+  std::future<std::string> raw_async(std::string payload, bool half_close = false) {
+    return std::async(std::launch::async,
+                      [this, payload, half_close] { return raw_exchange(payload, half_close); });
+  }
+
+  fs::path dir_;
+  fs::path path_;
+  std::optional<os::EventLoop> loop_;
+  std::unique_ptr<ControlServer> server_;
+  int requests_ = 0;
+  bool big_reply_ = false;
+};
+
+TEST_F(ControlServerTest, SocketIsPrivate) {
+  start_server();
+  struct stat info {};
+  ASSERT_EQ(stat(path_.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+  server_.reset();
+  EXPECT_FALSE(fs::exists(path_)) << "the socket file goes with the server";
+}
+
+TEST_F(ControlServerTest, StatusRoundTrip) {
+  start_server();
+  auto done = std::async(std::launch::async, [this] {
+    return call_supervisor(path_, ControlRequest{ControlCommand::status, false, std::nullopt, false}, nullptr,
+                           5s);
+  });
+  auto outcome = serve_until(done);
+  ASSERT_TRUE(std::holds_alternative<ControlReply>(outcome))
+      << std::get<ControlClientError>(outcome).error.describe();
+  const auto& reply = std::get<ControlReply>(outcome);
+  EXPECT_TRUE(reply.ok);
+  EXPECT_EQ(reply.data["phase"], "running");
+  EXPECT_EQ(server_->connection_count(), 0u) << "closed after the result";
+}
+
+TEST_F(ControlServerTest, StopStreamsProgressThenTheResult) {
+  start_server();
+  auto done = std::async(std::launch::async, [this] {
+    std::vector<std::string> progress;
+    auto outcome = call_supervisor(
+        path_, ControlRequest{ControlCommand::stop, true, std::nullopt, false},
+        [&progress](const ControlReply& line) { progress.push_back(line.message); }, 5s);
+    return std::make_pair(progress, outcome);
+  });
+  auto [progress, outcome] = serve_until(done);
+  EXPECT_EQ(progress, (std::vector<std::string>{"stopping pluto", "flushed"}));
+  ASSERT_TRUE(std::holds_alternative<ControlReply>(outcome));
+  EXPECT_EQ(std::get<ControlReply>(outcome).message, "stopped");
+}
+
+TEST_F(ControlServerTest, GarbageGetsAnErrorReplyAndTheServerCarriesOn) {
+  start_server();
+  for (const std::string& garbage :
+       std::vector<std::string>{"garbage\n", "{\"cmd\":\"status\",\"evil\":1}\n", std::string("\0\0\0\n", 4),
+                                "{\"cmd\":\"stop\",\"unload\":{\"a\":[1,2,{}]}}\n"}) {
+    auto done = raw_async(garbage);
+    const std::string reply = serve_until(done);
+    auto parsed = parse_control_reply(reply.substr(0, reply.find('\n')));
+    ASSERT_TRUE(parsed) << "reply to garbage: " << reply;
+    EXPECT_TRUE(parsed->final);
+    EXPECT_FALSE(parsed->ok);
+    EXPECT_EQ(parsed->exit_code, code(base::Exit::usage));
+  }
+  EXPECT_EQ(requests_, 0) << "no garbage reached the handler";
+  auto done = raw_async("{\"cmd\":\"status\"}\n");
+  EXPECT_NE(serve_until(done).find("\"ok\":true"), std::string::npos) << "still serving after the garbage";
+}
+
+TEST_F(ControlServerTest, OversizedRequestIsRefused) {
+  start_server(ControlLimits{.max_request_bytes = 512});
+  auto done = raw_async(std::string(4000, '{'));
+  const std::string reply = serve_until(done);
+  EXPECT_NE(reply.find("request too long"), std::string::npos) << reply;
+  EXPECT_EQ(requests_, 0);
+}
+
+TEST_F(ControlServerTest, HalfClosedClientWithoutNewlineStillGetsItsAnswer) {
+  start_server();
+  auto done = raw_async("{\"cmd\":\"status\"}", /*half_close=*/true);
+  EXPECT_NE(serve_until(done).find("\"ok\":true"), std::string::npos);
+}
+
+TEST_F(ControlServerTest, SilentClientTimesOutWithoutBlockingOthers) {
+  start_server(ControlLimits{.request_timeout = 200ms});
+  auto silent = raw_async("");  // connects and sends nothing
+  // Meanwhile a normal client is served.
+  auto normal = raw_async("{\"cmd\":\"status\"}\n");
+  EXPECT_NE(serve_until(normal).find("\"ok\":true"), std::string::npos);
+  const auto started = std::chrono::steady_clock::now();
+  const std::string reply = serve_until(silent);
+  EXPECT_NE(reply.find("timed out waiting for the request line"), std::string::npos) << reply;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST_F(ControlServerTest, ClientThatDoesNotReadIsDropped) {
+  big_reply_ = true;
+  start_server(ControlLimits{.max_pending_output = 64 * 1024});
+  // A client that sends a switch request and never reads.
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string line = "{\"cmd\":\"switch\",\"stack\":\"klips\"}\n";
+  ASSERT_GT(::send(fd, line.data(), line.size(), 0), 0);
+  for (int i = 0; i < 50 && requests_ == 0; ++i) ASSERT_TRUE(loop_->run_once(10ms));
+  EXPECT_EQ(requests_, 1);
+  EXPECT_EQ(server_->connection_count(), 0u) << "the server dropped the reader-less client";
+  close(fd);
+}
+
+TEST_F(ControlServerTest, NonRootClientIsRefused) {
+  start_server();
+  // Open the way for the test (production keeps 0700/0600): only SO_PEERCRED stands.
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(path_.c_str(), 0666), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    const std::string reply = raw_exchange("{\"cmd\":\"stop\"}\n");
+    auto parsed = parse_control_reply(reply.substr(0, reply.find('\n')));
+    const bool refused = parsed && parsed->final && parsed->exit_code == code(base::Exit::permission) &&
+                         parsed->message.find("only root") != std::string::npos;
+    if (!refused) std::fprintf(stderr, "non-root client got: %s\n", reply.c_str());
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(loop_->run_once(10ms));
+    if (waitpid(child, &status, WNOHANG) == child) break;
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: could not drop privileges; 1: not refused";
+  EXPECT_EQ(requests_, 0) << "the stop request never reached the handler";
+}
+
+TEST_F(ControlServerTest, TooManyConnectionsAreTurnedAwayAsBusy) {
+  start_server(ControlLimits{.max_connections = 2});
+  std::vector<std::future<std::string>> silent;
+  for (int i = 0; i < 2; ++i) silent.push_back(raw_async(""));
+  for (int i = 0; i < 20 && server_->connection_count() < 2; ++i) ASSERT_TRUE(loop_->run_once(10ms));
+  auto third = raw_async("{\"cmd\":\"status\"}\n");
+  const std::string reply = serve_until(third);
+  EXPECT_NE(reply.find("busy"), std::string::npos) << reply;
+  server_->expire(std::chrono::steady_clock::now() + 1h);
+  for (auto& waiting : silent) serve_until(waiting);
+}
+
+}  // namespace
+}  // namespace stackmgr::control
