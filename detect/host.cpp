@@ -30,6 +30,14 @@ Result<std::string> HostRoot::read(std::string_view relative, std::size_t limit)
   return content;
 }
 
+bool HostRoot::is_real_root() const {
+  if (root_ == "/") return true;
+  struct stat mine {};
+  struct stat real {};
+  if (::stat(root_.c_str(), &mine) != 0 || ::stat("/", &real) != 0) return false;
+  return mine.st_dev == real.st_dev && mine.st_ino == real.st_ino;
+}
+
 bool HostRoot::exists(std::string_view relative) const {
   struct stat info {};
   return ::lstat(path(relative).c_str(), &info) == 0;

@@ -17,7 +17,9 @@ class HostRoot {
   // `relative` (e.g. "proc/modules") under the root.
   [[nodiscard]] std::filesystem::path path(std::string_view relative) const { return root_ / relative; }
   [[nodiscard]] const std::filesystem::path& root() const { return root_; }
-  [[nodiscard]] bool is_real_root() const { return root_ == "/"; }
+  // True when the root is this process's "/" itself, compared by device and inode ("/.", a
+  // symlink to "/" and "/" all are); false for any other tree or a root that does not exist.
+  [[nodiscard]] bool is_real_root() const;
 
   // The whole file, or an Error carrying errno (ENOENT, EACCES...). Reads at most `limit` bytes.
   [[nodiscard]] Result<std::string> read(std::string_view relative, std::size_t limit = 1 << 20) const;

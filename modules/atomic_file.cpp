@@ -119,8 +119,9 @@ detect::Status ensure_directory(const std::filesystem::path& dir, mode_t mode) {
   if (dir.has_parent_path() && dir.parent_path() != dir) {
     if (detect::Status status = ensure_directory(dir.parent_path(), 0755); !status) return status;
   }
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return detect::error_from_errno(errno, "creating directory " + dir.string());
+  if (::mkdir(dir.c_str(), mode) != 0) {
+    if (errno != EEXIST) return detect::error_from_errno(errno, "creating directory " + dir.string());
+    return ensure_directory(dir, mode);  // made by someone else meanwhile: checked, never chmod'ed
   }
   if (::chmod(dir.c_str(), mode) != 0)
     return detect::error_from_errno(errno, "setting the mode of " + dir.string());

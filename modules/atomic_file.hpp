@@ -22,8 +22,9 @@ detect::Status move_file_durably(const std::filesystem::path& from, const std::f
 // Removes `path` and fsyncs its directory. A missing file is success.
 detect::Status remove_file_durably(const std::filesystem::path& path);
 
-// Creates `dir` (and missing parents) with `mode` when missing. Refuses a path that exists
-// but is not a directory, or is a symlink.
+// Creates `dir` (and missing parents, 0755) with `mode` when missing. Refuses a path that
+// exists but is not a directory, or is a symlink. Never changes the mode of a directory it did
+// not make. Errors carry the errno and the path (EROFS, ENOSPC, EACCES, ENOTDIR...).
 detect::Status ensure_directory(const std::filesystem::path& dir, mode_t mode);
 
 }  // namespace modules

@@ -20,6 +20,8 @@ enum class Exit : int {
   warnings = 12,        // doctor: at least one WARN, no FAIL
   failures = 13,        // doctor: at least one FAIL
   confirmation = 14,    // switch: tunnels are up and stdin is not a TTY; pass --yes
+  filesystem = 15,      // a file or directory stackmgr needs could not be made or written:
+                        // read-only file system, no space, permission, a parent that cannot be made
 };
 
 // LSB status action codes, used by `stackmgr status`.

@@ -7,6 +7,7 @@
 #include <exception>
 #include <iostream>
 
+#include "detect/host.hpp"
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/cli/commands.hpp"
 
@@ -16,7 +17,8 @@ namespace {
 constexpr const char* kExitCodeHelp = R"(Exit codes:
   0  done, or already in the requested state
   1  internal error (a bug)
-  2  usage error: unknown command, option or stack name
+  2  usage error: unknown command, option or stack name, or --root with a command that
+     loads or unloads modules
   3  refused by a safety rule; nothing was changed
   4  a step failed; the host was rolled back to where it was
   5  a step failed and the rollback failed too; the state is reported
@@ -29,6 +31,8 @@ constexpr const char* kExitCodeHelp = R"(Exit codes:
  12  doctor: warnings
  13  doctor: failures
  14  switch: tunnels are up and stdin is not a terminal; pass --yes
+ 15  a file or directory could not be made or written (read-only file system, no space,
+     permission, a parent that cannot be made); the message names the path and the error
 `stackmgr status` uses the LSB codes: 0 running, 1 dead with pid file, 3 stopped, 4 unknown.)";
 
 void setup_logging(const std::string& level) {
@@ -67,6 +71,8 @@ int run_cli(int argc, char** argv) {
     return code(base::Exit::usage);
   }
   setup_logging(global.log_level);
+  // "--root /." or a symlink to / is the real root: every command then takes its real-root paths.
+  if (detect::HostRoot(global.root).is_real_root()) global.root = "/";
   try {
     return chosen();
   } catch (const std::exception& error) {

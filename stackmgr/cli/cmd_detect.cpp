@@ -5,7 +5,6 @@
 #include <iostream>
 #include <memory>
 
-#include "detect/catalog.hpp"
 #include "detect/snapshot_json.hpp"
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/cli/commands.hpp"
@@ -41,8 +40,7 @@ int exit_code_for(detect::Overall overall) {
 
 int run_detect(const GlobalOptions& global, const DetectOptions& options) {
   const detect::HostRoot root(global.root);
-  // The config's extra modules join here once the config lands.
-  const detect::Catalog catalog = detect::Catalog::defaults();
+  const detect::Catalog catalog = catalog_for_reading(global);
   const detect::Snapshot snapshot = os::detect_real_host(root, catalog);
   if (options.json) {
     std::cout << detect::snapshot_to_json(snapshot).dump(2) << '\n';

@@ -5,7 +5,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "detect/catalog.hpp"
 #include "detect/klips_proc.hpp"
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/cli/commands.hpp"
@@ -60,7 +59,7 @@ int exit_code_for(const look::LookReport& report) {
 
 int run_look(const GlobalOptions& global, const LookOptions& options) {
   const detect::HostRoot root(global.root);
-  const detect::Snapshot snapshot = os::detect_real_host(root, detect::Catalog::defaults());
+  const detect::Snapshot snapshot = os::detect_real_host(root, catalog_for_reading(global));
   const look::LookReaders readers{
       [] { return os::dump_xfrm(); },
       [&root] { return detect::read_klips_state(root); },

@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <iostream>
 #include <memory>
 
 #include "stackmgr/base/exit_codes.hpp"
+#include "stackmgr/base/host_failure.hpp"
 #include "stackmgr/cli/commands.hpp"
 #include "stackmgr/os/pid_file.hpp"
 #include "stackmgr/os/process.hpp"
@@ -32,10 +34,13 @@ daemon reported ready; WATCHDOG=1 when WatchdogSec= is set). --daemon is for LSB
 scripts: it returns 0 only once stackmgr is ready, else the exit code below.
 Exit codes:
   0  stopped cleanly (foreground) / ready (--daemon)
+  2  --root in manage mode (modules are loaded into the running kernel only)
   3  the stack is refused or not usable;  4, 5  loading it failed (rolled back / not)
-  6  busy: stackmgr is already running;  7  configuration error;  9  not root
+  6  busy: stackmgr is already running;  9  not root
+  7  configuration error, or a run_dir that stackmgr did not make (a shared directory)
   8  the keying daemon could not be started or kept running (crash loop, missing binary,
-     an exit code listed in daemon.no_restart_exit_codes)
+     an exit code listed in daemon.no_restart_exit_codes, a capability it may not keep)
+ 15  a file system refused run_dir or the state files (read-only, full, no permission)
 Details: docs/supervisor.md)";
 
 struct StartOptions {
@@ -83,6 +88,15 @@ std::optional<base::UniqueFd> daemonize(os::PidFile& pid_file) {
   return std::move(pipe).value();
 }
 
+// Logs why stackmgr could not get going and returns the exit code for it: config for a refused
+// (untrusted or shared) directory, filesystem for what the host's file systems refused.
+int fail_to_start(const detect::Error& error, const std::string& context = "") {
+  const base::Exit exit = base::exit_for_error(error.code);
+  spdlog::error("{}{}{}", context, error.describe(),
+                exit == base::Exit::filesystem ? " " + base::filesystem_advice(error.code) : std::string());
+  return code(exit);
+}
+
 int run_start(const GlobalOptions& global, const StartOptions& options) {
   if (geteuid() != 0) {
     spdlog::error("stackmgr start needs root: it loads kernel modules and runs the keying daemon");
@@ -92,10 +106,17 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
   if (!options.stack.empty()) cli_stack = detect::parse_stack(options.stack);
   auto config = load_config_or_log(global);
   if (!config) return code(base::Exit::config);
-  if (auto prepared = supervisor::prepare_run_dir(config->paths); !prepared) {
-    spdlog::error("{}", prepared.error().describe());
-    return prepared.error().code == 0 ? code(base::Exit::config) : code(base::Exit::internal);
+  if (config->module_mode == config::ModuleMode::manage) {
+    if (auto refused = refuse_module_changes_under_other_root(global, "start in manage mode"))
+      return *refused;
   }
+  if (std::find(config->daemon.drop_capabilities.begin(), config->daemon.drop_capabilities.end(),
+                CAP_SYS_MODULE) == config->daemon.drop_capabilities.end()) {
+    spdlog::warn(
+        "daemon.drop_capabilities does not name CAP_SYS_MODULE: the keying daemon can load kernel modules");
+  }
+  if (auto prepared = supervisor::prepare_run_dir(config->paths); !prepared)
+    return fail_to_start(prepared.error());
   auto acquired = os::PidFile::acquire(config->paths.pid_file());
   if (auto* running = std::get_if<os::AlreadyRunning>(&acquired)) {
     spdlog::error("stackmgr is already running{} ({}); 'stackmgr status' shows it, 'stackmgr stop' stops it",
@@ -103,10 +124,7 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
                   config->paths.pid_file().string());
     return code(base::Exit::busy);
   }
-  if (auto* error = std::get_if<detect::Error>(&acquired)) {
-    spdlog::error("{}", error->describe());
-    return code(base::Exit::internal);
-  }
+  if (auto* error = std::get_if<detect::Error>(&acquired)) return fail_to_start(*error);
   os::PidFile& pid_file = std::get<os::PidFile>(acquired);
 
   auto notifiers = std::make_unique<supervisor::NotifierList>();
@@ -153,9 +171,8 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
   auto created = supervisor::Supervisor::create(std::move(setup), std::move(host),
                                                 supervisor::systemd_watchdog_interval());
   if (!created) {
-    spdlog::error("cannot start the supervisor: {}", created.error().describe());
     pid_file.remove();
-    return code(base::Exit::internal);
+    return fail_to_start(created.error(), "cannot start the supervisor: ");
   }
   std::unique_ptr<supervisor::Supervisor> supervisor = std::move(created).value();
   if (auto monitor = watch::open_udev_module_monitor(); !monitor) {

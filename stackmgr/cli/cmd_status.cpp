@@ -43,6 +43,26 @@ std::string duration_text(double seconds) {
   return out.str();
 }
 
+// The documents rendered here come from another process (the supervisor) or a file
+// (last-run.json): nothing in them is assumed. A member that is missing, or of another type,
+// reads as null, false or the fallback.
+const json& member(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  const auto found = object.find(key);
+  return found == object.end() ? kNull : *found;
+}
+
+bool flag(const json& object, const char* key) {
+  const json& value = member(object, key);
+  return value.is_boolean() && value.get<bool>();
+}
+
+double number(const json& object, const char* key, double fallback = 0.0) {
+  const json& value = member(object, key);
+  return value.is_number() ? value.get<double>() : fallback;
+}
+
 std::string text_of(const json& value, const std::string& fallback = "-") {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_number()) return value.dump();
@@ -52,81 +72,83 @@ std::string text_of(const json& value, const std::string& fallback = "-") {
 // The module watch: its state and the last events with the reactions taken.
 void render_watch(std::ostringstream& out, const json& watch) {
   if (!watch.is_object()) return;
-  out << "watch:    " << text_of(watch["state"]);
-  if (!text_of(watch["reason"], "").empty()) out << ": " << text_of(watch["reason"]);
-  out << " (" << text_of(watch["ignored_events"]) << " unrelated events ignored)\n";
-  if (!watch["events"].is_array()) return;
-  for (const auto& record : watch["events"]) {
-    const double at = record.value("at", 0.0);
-    const auto seconds = static_cast<std::time_t>(at);
+  out << "watch:    " << text_of(member(watch, "state"));
+  if (!text_of(member(watch, "reason"), "").empty()) out << ": " << text_of(member(watch, "reason"));
+  out << " (" << text_of(member(watch, "ignored_events")) << " unrelated events ignored)\n";
+  if (!member(watch, "events").is_array()) return;
+  for (const auto& record : member(watch, "events")) {
+    const auto seconds = static_cast<std::time_t>(number(record, "at"));
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char stamp[32];
     if (std::strftime(stamp, sizeof stamp, "%H:%M:%S", &utc) == 0) stamp[0] = '\0';
-    out << "          " << stamp << " " << text_of(record["events"]) << " -> " << text_of(record["reaction"]);
-    if (!text_of(record["message"], "").empty()) out << ": " << text_of(record["message"]);
+    out << "          " << stamp << " " << text_of(member(record, "events")) << " -> "
+        << text_of(member(record, "reaction"));
+    if (!text_of(member(record, "message"), "").empty()) out << ": " << text_of(member(record, "message"));
     out << "\n";
   }
 }
 
 std::string render(const json& doc) {
   std::ostringstream out;
-  const json& supervisor = doc["supervisor"];
-  if (supervisor.value("running", false)) {
-    out << "stackmgr: " << text_of(supervisor["phase"]) << ", pid " << text_of(supervisor["pid"]) << ", up "
-        << duration_text(supervisor.value("uptime_s", 0.0)) << " (modules.mode "
-        << text_of(supervisor["module_mode"]) << ")\n";
-    out << "          " << text_of(supervisor["status"]) << "\n";
+  const json& supervisor = member(doc, "supervisor");
+  const bool running = flag(supervisor, "running");
+  if (running) {
+    out << "stackmgr: " << text_of(member(supervisor, "phase")) << ", pid "
+        << text_of(member(supervisor, "pid")) << ", up " << duration_text(number(supervisor, "uptime_s"))
+        << " (modules.mode " << text_of(member(supervisor, "module_mode")) << ")\n";
+    out << "          " << text_of(member(supervisor, "status")) << "\n";
   } else {
     out << "stackmgr: not running";
-    if (supervisor.value("pid_file", std::string()) == "stale") {
+    if (text_of(member(supervisor, "pid_file"), "") == "stale") {
       out << " (a pid file is left: the supervisor"
-          << (supervisor.contains("pid") ? " pid " + text_of(supervisor["pid"]) : "") << " is gone)";
+          << (member(supervisor, "pid").is_null() ? "" : " pid " + text_of(member(supervisor, "pid")))
+          << " is gone)";
     }
     out << "\n";
-    if (doc.contains("last_run") && doc["last_run"].is_object()) {
-      const json& last = doc["last_run"]["supervisor"];
-      out << "last run: ended with exit " << text_of(last["exit"]) << ": " << text_of(last["status"]) << "\n";
+    const json& last = member(member(doc, "last_run"), "supervisor");
+    if (last.is_object()) {
+      out << "last run: ended with exit " << text_of(member(last, "exit")) << ": "
+          << text_of(member(last, "status")) << "\n";
     }
   }
-  const json& stack = doc["stack"];
-  out << "stack:    " << (supervisor.value("running", false) ? "" : "start would choose ")
-      << text_of(stack["explanation"], text_of(stack["chosen"], "none")) << "\n";
-  out << "          in the kernel: " << text_of(stack["active"], "none") << " (" << text_of(doc["overall"])
-      << ")\n";
-  const json& daemon = doc["daemon"];
+  const json& stack = member(doc, "stack");
+  out << "stack:    " << (running ? "" : "start would choose ")
+      << text_of(member(stack, "explanation"), text_of(member(stack, "chosen"), "none")) << "\n";
+  out << "          in the kernel: " << text_of(member(stack, "active"), "none") << " ("
+      << text_of(member(doc, "overall")) << ")\n";
+  const json& daemon = member(doc, "daemon");
   if (daemon.is_object()) {
-    out << "daemon:   " << text_of(daemon["name"]) << " " << text_of(daemon["state"]);
-    if (daemon["pid"].is_number()) out << ", pid " << text_of(daemon["pid"]);
-    if (daemon["uptime_s"].is_number()) out << ", up " << duration_text(daemon["uptime_s"].get<double>());
-    out << ", restarts " << text_of(daemon["restarts"]);
-    if (daemon["last_exit"].is_object()) {
-      out << "; last exit: " << text_of(daemon["last_exit"]["description"]);
-      if (daemon["last_exit"].contains("ago_s")) {
-        out << " " << duration_text(daemon["last_exit"]["ago_s"].get<double>()) << " ago";
-      }
+    out << "daemon:   " << text_of(member(daemon, "name")) << " " << text_of(member(daemon, "state"));
+    if (member(daemon, "pid").is_number()) out << ", pid " << text_of(member(daemon, "pid"));
+    if (member(daemon, "uptime_s").is_number()) out << ", up " << duration_text(number(daemon, "uptime_s"));
+    out << ", restarts " << text_of(member(daemon, "restarts"));
+    const json& last_exit = member(daemon, "last_exit");
+    if (last_exit.is_object()) {
+      out << "; last exit: " << text_of(member(last_exit, "description"));
+      if (member(last_exit, "ago_s").is_number())
+        out << " " << duration_text(number(last_exit, "ago_s")) << " ago";
     }
-    if (daemon.contains("failure")) out << "\n          failed: " << text_of(daemon["failure"]);
+    if (!member(daemon, "failure").is_null())
+      out << "\n          failed: " << text_of(member(daemon, "failure"));
     out << "\n";
   }
-  const json& kernel = doc["kernel"];
-  if (kernel.contains("error")) {
-    out << "kernel:   SAD/SPD not readable: " << text_of(kernel["error"]) << "\n";
+  const json& kernel = member(doc, "kernel");
+  if (!member(kernel, "error").is_null()) {
+    out << "kernel:   SAD/SPD not readable: " << text_of(member(kernel, "error")) << "\n";
   } else if (kernel.is_object()) {
-    out << "kernel:   " << text_of(kernel["sas"]) << " SAs, " << text_of(kernel["policies"]) << " policies ("
-        << text_of(kernel["main_policies"]) << " main, " << text_of(kernel["sub_policies"]) << " sub)\n";
+    out << "kernel:   " << text_of(member(kernel, "sas")) << " SAs, " << text_of(member(kernel, "policies"))
+        << " policies (" << text_of(member(kernel, "main_policies")) << " main, "
+        << text_of(member(kernel, "sub_policies")) << " sub)\n";
   }
-  render_watch(out, doc.contains("watch") ? doc["watch"]
-                                          : (doc.contains("last_run") && doc["last_run"].is_object()
-                                                 ? doc["last_run"].value("watch", json())
-                                                 : json()));
-  if (doc["modules"].is_array()) {
-    const std::string chosen = text_of(stack["chosen"], "");
+  render_watch(out, doc.contains("watch") ? member(doc, "watch") : member(member(doc, "last_run"), "watch"));
+  if (member(doc, "modules").is_array()) {
+    const std::string chosen = text_of(member(stack, "chosen"), "");
     out << "modules: ";
-    for (const auto& module : doc["modules"]) {
-      if (module.value("role", std::string()) != "core") continue;
-      if (!chosen.empty() && module.value("stack", std::string()) != chosen) continue;
-      out << " " << text_of(module["name"]) << " " << text_of(module["state"]);
+    for (const auto& module : member(doc, "modules")) {
+      if (text_of(member(module, "role"), "") != "core") continue;
+      if (!chosen.empty() && text_of(member(module, "stack"), "") != chosen) continue;
+      out << " " << text_of(member(module, "name")) << " " << text_of(member(module, "state"));
     }
     out << "\n";
   }
@@ -167,6 +189,12 @@ int run_status(const GlobalOptions& global, const StatusOptions& options) {
   json doc;
   int exit_code = code(base::StatusExit::unknown);
   if (auto* reply = std::get_if<control::ControlReply>(&outcome)) {
+    if (!reply->data.is_object()) {
+      // A refusal without a document (busy with too many connections, a request it rejected):
+      // the supervisor runs, but its state is not known to us.
+      spdlog::error("the supervisor did not give its status: {}", reply->message);
+      return code(base::StatusExit::unknown);
+    }
     doc = reply->data;
     exit_code = reply->exit_code;
   } else {

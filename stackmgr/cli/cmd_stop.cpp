@@ -22,8 +22,9 @@ namespace {
 
 constexpr const char* kStopHelp =
     R"(With no supervisor running, stop says so and succeeds (LSB), still honouring --unload.
-Exit codes: 0 stopped (or not running); 3 --unload refused (a module is in use);
-4, 5 unloading failed (rolled back / not); 6 busy; 7 configuration error; 9 not root.)";
+Exit codes: 0 stopped (or not running); 2 --unload with --root (modules are unloaded from the
+running kernel only); 3 --unload refused (a module is in use); 4, 5 unloading failed (rolled
+back / not); 6 busy; 7 configuration error; 9 not root; 15 a file system refused the lock.)";
 
 struct StopOptions {
   bool unload = false;
@@ -80,6 +81,9 @@ int stop_without_supervisor(const GlobalOptions& global, const config::Config& c
 }
 
 int run_stop(const GlobalOptions& global, const StopOptions& options) {
+  if (options.unload) {
+    if (auto refused = refuse_module_changes_under_other_root(global, "stop --unload")) return *refused;
+  }
   auto config = load_config_or_log(global);
   if (!config) return code(base::Exit::config);
   const auto& daemon = config->daemon;

@@ -33,14 +33,15 @@ journal makes it crash-safe and a successful switch is recorded for the next 'st
 needs --yes. Needs root.
 Exit codes:
   0  done, or already there
-  2  usage: unknown stack name
+  2  usage: unknown stack name, or --root (a switch acts on the running kernel only)
   3  refused by a safety rule; nothing was changed
   4  a step failed; the host was rolled back to where it was
   5  a step failed and the rollback failed too; the state is reported
   6  busy: another stackmgr holds the lock (after --timeout, or at once with --no-wait)
-  7  config error, or an untrusted lock directory or file
+  7  config error, or an untrusted lock directory or file (a run_dir stackmgr did not make)
   9  not root
- 14  tunnels are up and stdin is not a terminal: pass --yes)";
+ 14  tunnels are up and stdin is not a terminal: pass --yes
+ 15  a file system refused the journal or the lock (read-only, full, no permission))";
 
 struct SwitchOptions {
   std::string stack;
@@ -84,7 +85,7 @@ int dry_run(const GlobalOptions& global, const config::Config& config, detect::S
   if (supervisor && supervisor->data.is_object() && supervisor->data.contains("daemon") &&
       supervisor->data["daemon"].is_object()) {
     const auto& d = supervisor->data["daemon"];
-    daemon = d.value("name", std::string("the keying daemon"));
+    if (d.contains("name") && d["name"].is_string()) daemon = d["name"].get<std::string>();
     if (d.contains("pid") && d["pid"].is_number())
       daemon += " (pid " + std::to_string(d["pid"].get<int>()) + ")";
   }
@@ -178,6 +179,7 @@ int run_switch(const GlobalOptions& global, const SwitchOptions& options) {
     if (!config) return code(base::Exit::config);
     return dry_run(global, *config, *target, options.allow_ipcomp);
   }
+  if (auto refused = refuse_module_changes_under_other_root(global, "switch")) return *refused;
   if (::geteuid() != 0) {
     spdlog::error(
         "stackmgr switch loads and unloads kernel modules and needs root; run it as root "
@@ -196,10 +198,8 @@ int run_switch(const GlobalOptions& global, const SwitchOptions& options) {
                              : config->lock_timeout;
   request.module_mode = config->module_mode;
   switching::RealSwitchHost host(detect::HostRoot(global.root), config->catalog, config->paths);
-  if (detect::HostRoot(global.root).is_real_root()) {  // a fixture root has no tunnels and no supervisor
-    if (auto refused = confirm_dropping_tunnels(options.yes, *target, host.detect())) return *refused;
-    if (auto supervised = switch_through_supervisor(*config, *target, options.json)) return *supervised;
-  }
+  if (auto refused = confirm_dropping_tunnels(options.yes, *target, host.detect())) return *refused;
+  if (auto supervised = switch_through_supervisor(*config, *target, options.json)) return *supervised;
 
   switching::SwitchEnvironment environment = host.environment();
   ConsoleSwitchObserver console(stdout);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "detect/snapshot_json.hpp"
+#include "stackmgr/base/host_failure.hpp"
 #include "stackmgr/base/strings.hpp"
 
 namespace stackmgr::cli {
@@ -107,7 +108,12 @@ std::string render_switch_summary(const switching::SwitchResult& result) {
   switch (result.status) {
     case switching::SwitchStatus::refused: return render_refusal(*result.refusal) + "nothing was changed\n";
     case switching::SwitchStatus::busy:
-    case switching::SwitchStatus::failed: return result.error->describe() + "\nnothing was changed\n";
+    case switching::SwitchStatus::failed: {
+      const int error = result.error->code;
+      return result.error->describe() +
+             (base::is_filesystem_failure(error) ? " " + base::filesystem_advice(error) : std::string()) +
+             "\nnothing was changed\n";
+    }
     case switching::SwitchStatus::executed: break;
   }
   const modules::ExecutionReport& report = *result.report;

@@ -2,6 +2,8 @@
 // stackmgr's configuration: every key has a default, so no file is needed to start.
 // File: /etc/stackmgr/stackmgr.toml (TOML). Format and keys: docs/config.md.
 
+#include <linux/capability.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -44,6 +46,9 @@ struct DaemonConfig {
   int crash_loop_limit = 5;                             // restarts within the window...
   std::chrono::milliseconds crash_loop_window{300000};  // ...before stackmgr gives up
   std::vector<int> no_restart_exit_codes{};             // e.g. configuration errors
+  // Capabilities the daemon must never have (numbers, os/capabilities.hpp), dropped from its
+  // bounding, inheritable and ambient sets before exec: only stackmgr loads kernel code.
+  std::vector<int> drop_capabilities{CAP_SYS_MODULE};
 };
 
 struct PathsConfig {

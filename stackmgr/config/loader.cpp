@@ -12,6 +12,7 @@
 
 #include "stackmgr/base/time.hpp"
 #include "stackmgr/config/placeholders.hpp"
+#include "stackmgr/os/capabilities.hpp"
 #include "stackmgr/os/file_trust.hpp"
 
 namespace stackmgr::config {
@@ -385,7 +386,8 @@ class Loader {
   bool load_daemon(const toml::table& daemon) {
     check_keys(daemon, "daemon",
                {"argv", "environment", "expect_notify", "ready_timeout", "stop_timeout", "restart_initial",
-                "restart_max", "crash_loop_limit", "crash_loop_window", "no_restart_exit_codes"});
+                "restart_max", "crash_loop_limit", "crash_loop_window", "no_restart_exit_codes",
+                "drop_capabilities"});
     DaemonConfig& out = config_.daemon;
     if (const toml::table* argv = table(daemon, "daemon", "argv")) load_argv(*argv);
     bool have_environment = false;
@@ -397,7 +399,42 @@ class Loader {
     duration(daemon, "daemon", "ready_timeout", out.ready_timeout);
     duration(daemon, "daemon", "stop_timeout", out.stop_timeout);
     load_restart(daemon);
+    if (const toml::node* node = daemon.get("drop_capabilities")) load_drop_capabilities(*node);
     return have_environment;
+  }
+
+  // daemon.drop_capabilities: capability names as in capabilities(7), each known to libcap.
+  void load_drop_capabilities(const toml::node& node) {
+    const std::string key = "daemon.drop_capabilities";
+    const toml::array* names = node.as_array();
+    if (names == nullptr) {
+      wrong_type(node, key, "an array of capability names such as [\"CAP_SYS_MODULE\"]");
+      return;
+    }
+    std::vector<int> capabilities;
+    bool good = true;
+    for (const toml::node& element : *names) {
+      const auto text = string_at(element, key);
+      if (!text) {
+        good = false;
+        continue;
+      }
+      const auto capability = os::capability_from_name(*text);
+      if (!capability) {
+        fail(element.source(), key,
+             "'" + *text +
+                 "' is not a capability name; write them as in capabilities(7), e.g. \"CAP_SYS_MODULE\"");
+        good = false;
+        continue;
+      }
+      if (std::find(capabilities.begin(), capabilities.end(), *capability) != capabilities.end()) {
+        fail(element.source(), key, os::capability_name(*capability) + " is listed twice");
+        good = false;
+        continue;
+      }
+      capabilities.push_back(*capability);
+    }
+    if (good) config_.daemon.drop_capabilities = std::move(capabilities);
   }
 
   void load_argv(const toml::table& argv) {

@@ -126,11 +126,23 @@ detect::Result<ControlReply> parse_control_reply(std::string_view line) {
       !parsed["type"].is_string()) {
     return protocol_error("the supervisor sent a malformed reply line");
   }
+  // The other end may be anything that listens on the socket: a member of the wrong type is
+  // malformed, never an exception.
+  const auto string_member = [&parsed](const char* key, const char* fallback) -> std::optional<std::string> {
+    if (!parsed.contains(key)) return fallback;
+    if (!parsed[key].is_string()) return std::nullopt;
+    return parsed[key].get<std::string>();
+  };
   ControlReply reply;
   const std::string type = parsed["type"].get<std::string>();
-  reply.message = parsed.value("message", std::string());
+  const auto message = string_member("message", "");
+  const auto level = string_member("level", "info");
+  if (!message || !level || (parsed.contains("ok") && !parsed["ok"].is_boolean())) {
+    return protocol_error("the supervisor sent a reply line with a malformed member");
+  }
+  reply.message = *message;
   if (type == "progress") {
-    reply.level = parsed.value("level", std::string("info"));
+    reply.level = *level;
     return reply;
   }
   if (type != "result" || !parsed.contains("exit") || !parsed["exit"].is_number_integer()) {

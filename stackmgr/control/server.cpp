@@ -55,9 +55,16 @@ void ControlServer::accept_pending() {
     base::UniqueFd client(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        pause_accepting(errno);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
         spdlog::warn("control socket: accept: {}", std::strerror(errno));
+      }
       return;
+    }
+    if (short_of_fds_) {
+      short_of_fds_ = false;
+      spdlog::info("control socket: accepting connections again");
     }
     ucred peer{};
     socklen_t length = sizeof peer;
@@ -94,6 +101,27 @@ void ControlServer::accept_pending() {
       connections_.erase(id);
     }
   }
+}
+
+void ControlServer::pause_accepting(int error_number) {
+  // The pending connection stays queued and the listener readable: watching it now would wake
+  // the loop at once, again and again.
+  loop_.unwatch(fd_.get());
+  accept_paused_until_ = std::chrono::steady_clock::now() + limits_.accept_backoff;
+  if (short_of_fds_) return;
+  short_of_fds_ = true;
+  spdlog::warn("control socket: cannot accept a connection: {}; retrying every {} ms until it works",
+               std::strerror(error_number), limits_.accept_backoff.count());
+}
+
+void ControlServer::resume_accepting() {
+  accept_paused_until_.reset();
+  if (!fd_) return;
+  if (auto watched = loop_.watch(fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_pending(); }); !watched) {
+    spdlog::warn("control socket: {}", watched.error().describe());
+    return;
+  }
+  accept_pending();
 }
 
 void ControlServer::on_client(ConnectionId id, std::uint32_t events) {
@@ -223,7 +251,7 @@ void ControlServer::close_connection(ConnectionId id) {
 }
 
 std::optional<base::SteadyTime> ControlServer::next_deadline() const {
-  std::optional<base::SteadyTime> earliest;
+  std::optional<base::SteadyTime> earliest = accept_paused_until_;
   for (const auto& [id, connection] : connections_) {
     if (connection.dispatched) continue;
     if (!earliest || connection.deadline < *earliest) earliest = connection.deadline;
@@ -232,6 +260,7 @@ std::optional<base::SteadyTime> ControlServer::next_deadline() const {
 }
 
 void ControlServer::expire(base::SteadyTime now) {
+  if (accept_paused_until_ && now >= *accept_paused_until_) resume_accepting();
   std::vector<ConnectionId> late;
   for (const auto& [id, connection] : connections_) {
     if (!connection.dispatched && now >= connection.deadline) late.push_back(id);
@@ -245,6 +274,7 @@ void ControlServer::expire(base::SteadyTime now) {
 }
 
 void ControlServer::shutdown(std::chrono::milliseconds budget) {
+  accept_paused_until_.reset();
   if (fd_) {
     loop_.unwatch(fd_.get());
     unlink(path_.c_str());

@@ -29,6 +29,8 @@ struct ControlLimits {
   std::size_t max_pending_output = std::size_t{256} * 1024;  // a client that does not read is dropped
   std::size_t max_connections = 32;
   uid_t allowed_uid = 0;
+  // Out of fds (EMFILE, ENFILE): the listener stays readable, so it is not watched for this long.
+  std::chrono::milliseconds accept_backoff{1000};
 };
 
 class ControlServer {
@@ -52,10 +54,14 @@ class ControlServer {
   void finish(ConnectionId id, const std::string& line);
   [[nodiscard]] bool is_open(ConnectionId id) const { return connections_.count(id) != 0; }
   [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
+  // False while accepting is paused after the process ran out of file descriptors.
+  [[nodiscard]] bool accepting() const { return !accept_paused_until_; }
 
-  // The earliest request deadline of a client that has not sent its request yet.
+  // The earliest request deadline of a client that has not sent its request yet, or the end of
+  // a pause in accepting.
   [[nodiscard]] std::optional<base::SteadyTime> next_deadline() const;
-  // Drops (with an error reply) clients whose request deadline has passed.
+  // Drops (with an error reply) clients whose request deadline has passed; resumes accepting
+  // once a pause is over.
   void expire(base::SteadyTime now);
   // At exit: writes what is queued, waiting at most `budget` in total; then closes everything
   // and removes the socket file.
@@ -80,6 +86,9 @@ class ControlServer {
         handler_(std::move(handler)),
         limits_(limits) {}
   void accept_pending();
+  // Stops watching the listener for limits_.accept_backoff (logged once per shortage).
+  void pause_accepting(int error_number);
+  void resume_accepting();
   void on_client(ConnectionId id, std::uint32_t events);
   void read_request(ConnectionId id);
   void dispatch(ConnectionId id, std::string_view line);
@@ -95,6 +104,8 @@ class ControlServer {
   ControlLimits limits_;
   std::map<ConnectionId, Connection> connections_;
   ConnectionId next_id_ = 1;
+  std::optional<base::SteadyTime> accept_paused_until_;
+  bool short_of_fds_ = false;  // since the last accept that worked
 };
 
 }  // namespace stackmgr::control

@@ -11,6 +11,7 @@
 #include "detect/host.hpp"
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/base/strings.hpp"
+#include "stackmgr/os/private_directory.hpp"
 
 namespace stackmgr::hook {
 namespace {
@@ -39,13 +40,13 @@ void remove_marker(const config::PathsConfig& paths) {
 // Leaves the marker that postinst abort-remove reads. Best effort: without it an aborted
 // removal leaves the supervisor stopped, which the message below tells the admin.
 void write_marker(const HookRun& run, const config::PathsConfig& paths) {
-  std::error_code error;
-  std::filesystem::create_directories(paths.run_dir, error);
   const auto marker = package_stopped_marker(paths);
-  const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const detect::Status own = os::prepare_private_directory(paths.run_dir, "paths.run_dir");
+  const int fd =
+      own ? ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
   if (fd < 0) {
     run.out << kPrefix << "could not write " << marker.string() << " ("
-            << std::generic_category().message(errno)
+            << (own ? std::generic_category().message(errno) : own.error().describe())
             << "); if the removal is aborted, start stackmgr again yourself\n";
     return;
   }

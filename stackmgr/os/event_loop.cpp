@@ -17,20 +17,26 @@ detect::Result<EventLoop> EventLoop::create() {
 }
 
 detect::Status EventLoop::watch(int fd, std::uint32_t events, Handler handler) {
+  const std::uint64_t token = next_token_;
   epoll_event event{};
   event.events = events;
-  event.data.fd = fd;
+  event.data.u64 = token;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return detect::error_from_errno(errno, "adding fd " + std::to_string(fd) + " to epoll");
   }
-  (*handlers_)[fd] = std::make_shared<Handler>(std::move(handler));
+  ++next_token_;
+  tokens_[fd] = token;
+  (*handlers_)[token] = std::make_shared<Handler>(std::move(handler));
   return {};
 }
 
 detect::Status EventLoop::modify(int fd, std::uint32_t events) {
+  const auto found = tokens_.find(fd);
+  if (found == tokens_.end())
+    return detect::Error{ENOENT, "changing fd " + std::to_string(fd) + ": not watched"};
   epoll_event event{};
   event.events = events;
-  event.data.fd = fd;
+  event.data.u64 = found->second;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event) != 0) {
     return detect::error_from_errno(errno, "changing fd " + std::to_string(fd) + " in epoll");
   }
@@ -38,7 +44,10 @@ detect::Status EventLoop::modify(int fd, std::uint32_t events) {
 }
 
 void EventLoop::unwatch(int fd) {
-  if (handlers_->erase(fd) == 0) return;
+  const auto found = tokens_.find(fd);
+  if (found == tokens_.end()) return;
+  handlers_->erase(found->second);
+  tokens_.erase(found);
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
@@ -82,11 +91,11 @@ detect::Status EventLoop::wait_and_dispatch(std::optional<std::chrono::milliseco
     if (errno == EINTR) return {};
     return detect::error_from_errno(errno, "waiting in epoll");
   }
-  // Keep the handlers map alive and look each fd up again: an earlier handler may have
-  // unwatched (and closed) a later fd.
+  // Keep the handlers map alive and look each registration up again: an earlier handler may
+  // have unwatched (and closed) a later fd, and even watched a new fd under the same number.
   auto handlers = handlers_;
   for (int i = 0; i < ready && !stopped_; ++i) {
-    auto found = handlers->find(events[i].data.fd);
+    auto found = handlers->find(events[i].data.u64);
     if (found == handlers->end()) continue;
     std::shared_ptr<Handler> handler = found->second;
     (*handler)(events[i].events);

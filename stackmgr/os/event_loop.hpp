@@ -31,11 +31,13 @@ class EventLoop {
   EventLoop& operator=(EventLoop&&) = default;
 
   // Calls `handler` whenever `fd` has any of `events`. The fd stays owned by the caller, who
-  // must unwatch it before closing it.
+  // must unwatch it before closing it. Each watch is its own registration: an event that was
+  // already collected for an fd unwatched since (and perhaps reused for another watch by the
+  // time it is dispatched) goes to no handler.
   detect::Status watch(int fd, std::uint32_t events, Handler handler);
   detect::Status modify(int fd, std::uint32_t events);
   void unwatch(int fd);
-  [[nodiscard]] bool watching(int fd) const { return handlers_->count(fd) != 0; }
+  [[nodiscard]] bool watching(int fd) const { return tokens_.count(fd) != 0; }
 
   // Asked before every wait: the earliest time `on_deadline` must run (nullopt: none).
   void set_deadline(DeadlineSource source, std::function<void()> on_deadline);
@@ -51,9 +53,12 @@ class EventLoop {
   detect::Status wait_and_dispatch(std::optional<std::chrono::milliseconds> cap);
 
   base::UniqueFd epoll_;
-  // Shared so a handler that unwatches itself (or others) mid-dispatch stays safe.
-  std::shared_ptr<std::map<int, std::shared_ptr<Handler>>> handlers_ =
-      std::make_shared<std::map<int, std::shared_ptr<Handler>>>();
+  // Registrations by token (epoll's data.u64, never reused); shared so a handler that unwatches
+  // itself (or others) mid-dispatch stays safe.
+  std::shared_ptr<std::map<std::uint64_t, std::shared_ptr<Handler>>> handlers_ =
+      std::make_shared<std::map<std::uint64_t, std::shared_ptr<Handler>>>();
+  std::map<int, std::uint64_t> tokens_;  // the current registration of each watched fd
+  std::uint64_t next_token_ = 1;
   DeadlineSource deadline_;
   std::function<void()> on_deadline_;
   bool stopped_ = false;

@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "modules/atomic_file.hpp"
 #include "stackmgr/os/pid_file.hpp"
+#include "stackmgr/os/private_directory.hpp"
 
 namespace stackmgr::os {
 namespace {
@@ -55,11 +55,10 @@ std::string seconds(std::chrono::milliseconds duration) {
 
 detect::Result<Lock> Lock::acquire(const std::filesystem::path& path, LockWait wait,
                                    std::chrono::milliseconds timeout, const WaitingCallback& waiting) {
-  const std::filesystem::path dir = path.parent_path();
-  if (detect::Status status = modules::ensure_directory(dir, 0700); !status) return status.error();
+  // The lock lives in run_dir, a directory of stackmgr's own.
+  if (detect::Status status = prepare_private_directory(path.parent_path(), "paths.run_dir"); !status)
+    return status.error();
   struct stat info {};
-  if (::lstat(dir.c_str(), &info) != 0) return detect::error_from_errno(errno, "inspecting " + dir.string());
-  if (detect::Status status = check_owned(dir, info, "lock directory"); !status) return status.error();
 
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
   if (fd < 0) {

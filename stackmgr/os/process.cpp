@@ -1,8 +1,10 @@
 #include "stackmgr/os/process.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +21,7 @@
 #include <utility>
 
 #include "stackmgr/base/signals.hpp"
+#include "stackmgr/os/capabilities.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX declares it nowhere else
 
@@ -62,7 +65,7 @@ void close_other_fds_on_exec() {
   for (rlim_t fd = 3; fd < max_fd; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
 }
 
-// What the child does between fork and exec; every fd is prepared before fork.
+// What the child does between fork and exec; every fd and array is prepared before fork.
 struct ChildPlumbing {
   char* const* argv = nullptr;
   char* const* envp = nullptr;
@@ -72,10 +75,50 @@ struct ChildPlumbing {
   int stdout_fd = -1;  // -1: keep the inherited one
   int stderr_fd = -1;
   int exec_status_fd = -1;
+  const int* drop_capabilities = nullptr;
+  std::size_t drop_count = 0;
 };
 
-// The child: only async-signal-safe calls. Reports the failing errno on exec_status_fd and
-// exits 127.
+// What the child reports on exec_status_fd when it cannot exec: the stage, its errno, and for
+// a capability drop, which capability.
+enum class ChildStage : int { setup, drop_capability, exec };
+struct ChildFailure {
+  ChildStage stage = ChildStage::setup;
+  int error = 0;
+  int capability = -1;
+};
+
+// Removes each capability from the bounding, ambient and inheritable sets of the calling
+// process. Raw prctl/capget/capset only: libcap's set functions allocate, and this runs between
+// fork and exec. A capability this kernel does not know (EINVAL) cannot be held: skipped.
+// Returns 0, or the errno with *failed set to the capability.
+int drop_capabilities(const int* capabilities, std::size_t count, int* failed) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const int capability = capabilities[i];
+    *failed = capability;
+    const int in_bounding = prctl(PR_CAPBSET_READ, capability, 0, 0, 0);
+    if (in_bounding < 0) {
+      if (errno == EINVAL) continue;
+      return errno;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, capability, 0, 0) != 0 && errno != EINVAL) return errno;
+    if (in_bounding == 1 && prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) return errno;
+  }
+  *failed = -1;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct sets[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, sets) != 0) return errno;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto capability = static_cast<unsigned>(capabilities[i]);
+    if (capability / 32 < _LINUX_CAPABILITY_U32S_3)
+      sets[capability / 32].inheritable &= ~(1U << (capability % 32));
+  }
+  if (syscall(SYS_capset, &header, sets) != 0) return errno;
+  return 0;
+}
+
+// The child: only async-signal-safe calls. Reports a ChildFailure on exec_status_fd and exits
+// 127 when it cannot exec.
 [[noreturn]] void run_child(const ChildPlumbing& plumbing) {
   sigset_t empty;
   sigemptyset(&empty);
@@ -83,21 +126,45 @@ struct ChildPlumbing {
   for (int signo = 1; signo < NSIG; ++signo) {
     if (signo != SIGKILL && signo != SIGSTOP) static_cast<void>(signal(signo, SIG_DFL));  // best effort
   }
-  int failed_errno = 0;
+  ChildFailure failure;
   if ((plumbing.new_session && setsid() < 0) || dup2(plumbing.stdin_fd, STDIN_FILENO) < 0 ||
       (plumbing.stdout_fd >= 0 && dup2(plumbing.stdout_fd, STDOUT_FILENO) < 0) ||
       (plumbing.stderr_fd >= 0 && dup2(plumbing.stderr_fd, STDERR_FILENO) < 0) ||
       chdir(plumbing.working_directory) != 0) {
-    failed_errno = errno;
+    failure.error = errno;
+  } else if (const int dropped =
+                 drop_capabilities(plumbing.drop_capabilities, plumbing.drop_count, &failure.capability);
+             dropped != 0) {
+    failure.stage = ChildStage::drop_capability;
+    failure.error = dropped;
   } else {
     umask(022);
     close_other_fds_on_exec();
     execve(plumbing.argv[0], plumbing.argv, plumbing.envp);
-    failed_errno = errno;
+    failure.stage = ChildStage::exec;
+    failure.error = errno;
   }
-  ssize_t ignored = write(plumbing.exec_status_fd, &failed_errno, sizeof failed_errno);
+  ssize_t ignored = write(plumbing.exec_status_fd, &failure, sizeof failure);
   static_cast<void>(ignored);
   _exit(127);
+}
+
+// The Error for a child that did not get to exec `program`.
+Error child_failure_error(const ChildFailure& failure, const std::string& program) {
+  switch (failure.stage) {
+    case ChildStage::drop_capability: {
+      const std::string which =
+          failure.capability >= 0 ? capability_name(failure.capability) : std::string("capabilities");
+      std::string text = "dropping " + which + " before executing " + program;
+      if (failure.error == EPERM)
+        text += " (stackmgr needs CAP_SETPCAP for that; it does not start a program that would keep it)";
+      return error_from_errno(failure.error, text);
+    }
+    case ChildStage::setup:
+      return error_from_errno(failure.error, "preparing the child process for " + program);
+    case ChildStage::exec: break;
+  }
+  return error_from_errno(failure.error, "executing " + program);
 }
 
 std::vector<char*> c_strings(const std::vector<std::string>& strings) {
@@ -193,6 +260,8 @@ detect::Result<Child> spawn_child(const SpawnSpec& spec) {
   plumbing.stderr_fd =
       spec.output == ChildOutput::separate_pipes ? error.write_end.get() : output.write_end.get();
   plumbing.exec_status_fd = exec_status.write_end.get();
+  plumbing.drop_capabilities = spec.drop_capabilities.data();
+  plumbing.drop_count = spec.drop_capabilities.size();
 
   static_cast<void>(std::fflush(nullptr));  // a child that shares stdout must not repeat our output
   const pid_t pid = fork();
@@ -202,14 +271,14 @@ detect::Result<Child> spawn_child(const SpawnSpec& spec) {
   error.write_end.reset();
   exec_status.write_end.reset();
 
-  int child_errno = 0;
+  ChildFailure failure;
   ssize_t got = 0;
   do {
-    got = read(exec_status.read_end.get(), &child_errno, sizeof child_errno);
+    got = read(exec_status.read_end.get(), &failure, sizeof failure);
   } while (got < 0 && errno == EINTR);
-  if (got == static_cast<ssize_t>(sizeof child_errno)) {
+  if (got == static_cast<ssize_t>(sizeof failure)) {
     wait_for(pid);
-    return error_from_errno(child_errno, "executing " + spec.argv[0]);
+    return child_failure_error(failure, spec.argv[0]);
   }
   return Child{pid, std::move(output.read_end), std::move(error.read_end)};
 }

@@ -40,6 +40,10 @@ struct SpawnSpec {
   std::string working_directory = "/";
   ChildOutput output = ChildOutput::merged_pipe;
   bool new_session = true;  // setsid(): the child leads its own process group
+  // Capabilities (numbers, os/capabilities.hpp) the program must never have: removed from the
+  // child's bounding set (so no exec, setuid binary or file capability gives them back), and
+  // from its inheritable and ambient sets, before execve. Needs CAP_SETPCAP in this process.
+  std::vector<int> drop_capabilities{};
 };
 
 struct Child {
@@ -49,8 +53,9 @@ struct Child {
 };
 
 // Starts `spec` and returns once execve succeeded, or failed: then the Error carries the exec
-// errno (ENOENT for a missing binary...) and the child is reaped. The child gets default
-// signal dispositions, an empty signal mask, umask 022 and no fd but 0, 1 and 2.
+// errno (ENOENT for a missing binary...), or the errno of dropping a capability (EPERM without
+// CAP_SETPCAP), and the child is reaped. The child gets default signal dispositions, an empty
+// signal mask, umask 022, no fd but 0, 1 and 2, and none of spec.drop_capabilities.
 detect::Result<Child> spawn_child(const SpawnSpec& spec);
 
 // Sends `signo` to `pid` or, with `group`, to its process group. ESRCH (gone) is success.

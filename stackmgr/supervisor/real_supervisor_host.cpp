@@ -1,26 +1,17 @@
 #include "stackmgr/supervisor/real_supervisor_host.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-
-#include <cerrno>
 
 #include "detect/snapshot_json.hpp"
 #include "stackmgr/os/file_trust.hpp"
+#include "stackmgr/os/private_directory.hpp"
 #include "stackmgr/os/xfrm_netlink.hpp"
 
 namespace stackmgr::supervisor {
 
 detect::Status prepare_run_dir(const config::PathsConfig& paths) {
-  const auto& dir = paths.run_dir;
-  std::error_code error;
-  if (dir.has_parent_path()) std::filesystem::create_directories(dir.parent_path(), error);
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return detect::error_from_errno(errno, "creating the run directory " + dir.string());
-  }
-  if (auto trusted = os::check_trusted(dir, os::TrustedKind::directory); !trusted) return trusted;
-  if (chmod(dir.c_str(), 0700) != 0) return detect::error_from_errno(errno, "chmod 0700 " + dir.string());
-  return {};
+  if (auto own = os::prepare_private_directory(paths.run_dir, "paths.run_dir"); !own) return own;
+  return os::check_trusted(paths.run_dir, os::TrustedKind::directory);
 }
 
 RealStackHost::RealStackHost(const detect::HostRoot& root, const config::Config& config)

@@ -15,8 +15,9 @@
 
 namespace stackmgr::supervisor {
 
-// Creates run_dir (0700, parents 0755) when missing, then refuses it unless root owns it and
-// nobody else can write to it. Its mode is set to 0700.
+// Creates run_dir (0700, parents 0755) when missing; refuses one that exists but that stackmgr
+// would not have made (os::prepare_private_directory: a shared directory such as /run is never
+// chmod'ed), and one on a path that others could change (os::check_trusted). Code 0: refused.
 detect::Status prepare_run_dir(const config::PathsConfig& paths);
 
 // The production StackReadyContext: the real-kernel bundle for the host under `root`.

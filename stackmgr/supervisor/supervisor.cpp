@@ -14,6 +14,7 @@
 
 #include "modules/atomic_file.hpp"
 #include "stackmgr/base/exit_codes.hpp"
+#include "stackmgr/base/host_failure.hpp"
 #include "stackmgr/base/signals.hpp"
 #include "stackmgr/config/placeholders.hpp"
 #include "stackmgr/os/file_trust.hpp"
@@ -250,7 +251,9 @@ void Supervisor::spawn_daemon(detect::Stack stack) {
   std::string command_line;
   for (const auto& argument : *argv) command_line += (command_line.empty() ? "" : " ") + argument;
   spdlog::info("starting {}", command_line);
-  auto spawned = host_.spawner.spawn(os::SpawnSpec{std::move(argv).value(), std::move(env).value(), "/"});
+  os::SpawnSpec spec{std::move(argv).value(), std::move(env).value(), "/"};
+  spec.drop_capabilities = config.daemon.drop_capabilities;
+  auto spawned = host_.spawner.spawn(spec);
   if (!spawned) {
     feed(SpawnFailed{spawned.error().describe(), os::is_permanent_spawn_error(spawned.error())});
     return;
@@ -370,7 +373,13 @@ void Supervisor::on_request(control::ControlServer::ConnectionId id, const contr
         return;
       }
       if (auto begun = switch_.begin(id, state_.active_stack, *request.stack, policy_.daemon_name); !begun) {
-        control_->finish(id, SupervisorSwitch::reply(code(base::Exit::internal), begun.error().describe()));
+        const int error = begun.error().code;
+        control_->finish(id, SupervisorSwitch::reply(code(base::exit_for_error(error)),
+                                                     begun.error().describe() +
+                                                         (base::is_filesystem_failure(error)
+                                                              ? " " + base::filesystem_advice(error)
+                                                              : std::string()) +
+                                                         "; nothing was changed"));
         return;
       }
       spdlog::info("switch to the {} stack requested over the control socket",

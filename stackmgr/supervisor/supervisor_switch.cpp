@@ -55,7 +55,8 @@ detect::Status SupervisorSwitch::begin(control::ControlServer::ConnectionId clie
   };
   if (auto written = switching::write_journal(paths_.journal(), journal); !written) {
     return detect::Error{written.error().code, "could not write the switch journal: " +
-                                                   written.error().describe() + "; nothing was changed"};
+                                                   (written.error().code != 0 ? written.error().message
+                                                                              : written.error().describe())};
   }
   journal_ = std::move(journal);
   clients_ = {client};

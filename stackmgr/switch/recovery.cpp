@@ -26,6 +26,29 @@ std::string describe_failure(const SwitchResult& result) {
   return "unknown";
 }
 
+// What the failed recovery did to the kernel, said only as far as it was checked: a refusal or
+// a run that could not start changed nothing; a run that executed says whether its rollback
+// put back what it changed, and what a fresh detection found in the kernel at its end.
+std::string what_it_left(const SwitchResult& result) {
+  switch (result.status) {
+    case SwitchStatus::refused:
+    case SwitchStatus::busy:
+    case SwitchStatus::failed: return "it changed nothing in the kernel";
+    case SwitchStatus::executed: break;
+  }
+  const modules::ExecutionReport& report = *result.report;
+  const std::string now = "the kernel now has " + std::string(detect::to_string(report.final.overall));
+  switch (report.outcome) {
+    case modules::Outcome::refused:
+    case modules::Outcome::rolled_back: return "what it had changed was put back; " + now;
+    case modules::Outcome::rollback_failed:
+      return "its rollback failed too, so the kernel is not where the recovery found it; " + now;
+    case modules::Outcome::done:
+    case modules::Outcome::already_there: break;
+  }
+  return now;
+}
+
 bool succeeded(const SwitchResult& result) {
   if (result.status != SwitchStatus::executed || !result.report) return false;
   return result.report->outcome == modules::Outcome::done ||
@@ -105,9 +128,10 @@ RecoveryResult recover_interrupted_switch(const SwitchRequest& base, SwitchEnvir
     // Keep the journal (the switch above may have replaced or removed it) for the next attempt.
     static_cast<void>(write_journal(environment.journal, journal));
     result.outcome = RecoveryOutcome::failed;
-    result.message =
-        describe_interrupted(journal) + "; " + decision + " failed: " + describe_failure(*result.switched) +
-        "; nothing unsafe was loaded. Run 'stackmgr detect', then 'stackmgr switch native|klips'";
+    result.message = describe_interrupted(journal) + "; " + decision +
+                     " failed: " + describe_failure(*result.switched) + "; " +
+                     what_it_left(*result.switched) +
+                     ". Run 'stackmgr detect', then 'stackmgr switch native|klips'";
     return result;
   }
   if (auto removed = remove_journal(environment.journal); !removed) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "stackmgr/base/exit_codes.hpp"
+#include "stackmgr/base/host_failure.hpp"
 #include "stackmgr/base/strings.hpp"
 #include "stackmgr/config/chosen_stack_file.hpp"
 #include "stackmgr/config/loader.hpp"
@@ -76,6 +77,8 @@ StackOutcome outcome_of(const SwitchResult& result, const std::string& done,
     case SwitchStatus::busy:
     case SwitchStatus::failed:
       outcome.message = result.error ? result.error->describe() : "failed";
+      if (result.error && base::is_filesystem_failure(result.error->code))
+        outcome.message += " " + base::filesystem_advice(result.error->code);
       return outcome;
     case SwitchStatus::refused: outcome.message = describe_refusal(*result.refusal); return outcome;
     case SwitchStatus::executed: break;

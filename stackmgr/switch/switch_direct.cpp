@@ -8,6 +8,7 @@
 #include <string>
 
 #include "modules/planner.hpp"
+#include "stackmgr/base/host_failure.hpp"
 #include "stackmgr/config/chosen_stack_file.hpp"
 #include "stackmgr/switch/journal.hpp"
 
@@ -191,9 +192,11 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
     SwitchJournal journal = journal_for(*result.plan, *result.before);
     if (auto written = write_journal(environment.journal, journal); !written) {
       result.status = SwitchStatus::failed;
+      // Nothing was changed: the summary says so. describe() adds the errno's text once.
       result.error = detect::Error{
           written.error().code,
-          "could not write the switch journal: " + written.error().describe() + "; nothing was changed"};
+          "could not write the switch journal: " +
+              (written.error().code != 0 ? written.error().message : written.error().describe())};
       return result;
     }
     journaling.emplace(environment.journal, std::move(journal), observer, result.warnings);
@@ -252,11 +255,7 @@ base::Exit exit_for(const SwitchResult& result) {
     case SwitchStatus::refused: return base::Exit::refused;
     case SwitchStatus::busy: return base::Exit::busy;
     case SwitchStatus::failed:
-      if (result.error && (result.error->code == EACCES || result.error->code == EPERM))
-        return base::Exit::permission;
-      if (result.error && result.error->code == 0)
-        return base::Exit::config;  // an untrusted file or directory
-      return base::Exit::internal;
+      return result.error ? base::exit_for_error(result.error->code) : base::Exit::internal;
     case SwitchStatus::executed: break;
   }
   switch (result.report->outcome) {

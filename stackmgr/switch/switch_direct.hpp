@@ -107,7 +107,8 @@ SwitchResult unload_own_direct(const SwitchRequest& request, SwitchEnvironment& 
                                SwitchObserver* observer = nullptr);
 
 // The exit code of a switch (exit_codes.hpp): ok for done and already there, refused,
-// rolled_back, rollback_failed, busy; config for untrusted files; internal otherwise.
+// rolled_back, rollback_failed, busy; when it could not start, base::exit_for_error of the
+// error (config for untrusted files, filesystem for a state or run directory the host refuses).
 base::Exit exit_for(const SwitchResult& result);
 
 }  // namespace stackmgr::switching

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/detect/fixture_root.hpp"
 #include "tests/detect/run_process.hpp"
@@ -155,6 +157,40 @@ TEST_F(DetectBinaryOnFixture, BothLiveExitsTenForConflict) {
   const auto [report, exit_code] = detect("both_live");
   EXPECT_EQ(exit_code, 10);
   EXPECT_EQ(report["overall"], "conflict");
+}
+
+// detect reads the same catalog as plan and switch: the config's, [[modules.extra]] included.
+TEST_F(DetectBinaryOnFixture, TheConfigsExtraModulesJoinTheCatalogAsForEveryCommand) {
+  if (::geteuid() != 0) GTEST_SKIP() << "stackmgr trusts only a root-owned config";
+  const FixtureRoot fixture("native_live");
+  ASSERT_TRUE(fixture.build_kmod_index(real_modules_).ok());
+  // A module the built-in lists do not know is live next to the native stack.
+  std::stringstream modules;
+  modules << std::ifstream(fixture.path() / "proc/modules").rdbuf();
+  fixture.write("proc/modules", modules.str() + "ipsec_serpent 16384 0 - Live 0x0000000000000000 (OE)\n");
+  auto result = run_process({kBinary, "--root", fixture.path().string(), "detect", "--json"});
+  EXPECT_EQ(result.exit_code, 0) << "not in the built-in lists: native alone";
+  EXPECT_EQ(parse_or_fail(result)["overall"], "native");
+
+  // The config says it is KLIPS code: both stacks are in the kernel, as plan and switch see it.
+  fixture.write("etc/stackmgr/stackmgr.toml",
+                "[[modules.extra]]\nname = \"ipsec_serpent\"\nstack = \"klips\"\nrole = \"helper\"\n");
+  result = run_process({kBinary, "--root", fixture.path().string(), "detect", "--json"});
+  const json report = parse_or_fail(result);
+  expect_consistent(report, result.exit_code);
+  EXPECT_EQ(report["overall"], "conflict") << result.err;
+  EXPECT_EQ(result.exit_code, 10);
+  EXPECT_EQ(module_named(report, "ipsec_serpent")["state"], "live");
+}
+
+TEST_F(DetectBinaryOnFixture, AConfigThatCannotBeReadIsAWarningAndTheBuiltInListsAnswer) {
+  const FixtureRoot fixture("native_live");
+  ASSERT_TRUE(fixture.build_kmod_index(real_modules_).ok());
+  fixture.write("etc/stackmgr/stackmgr.toml", "stak = \"klips\"\n");
+  const auto result = run_process({kBinary, "--root", fixture.path().string(), "detect", "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(parse_or_fail(result)["overall"], "native");
+  EXPECT_THAT(result.err, HasSubstr("using the built-in module lists"));
 }
 
 TEST_F(DetectBinaryOnFixture, MarkersWithoutModulesExitElevenForBroken) {

@@ -79,4 +79,29 @@ TEST(EnsureDirectory, CreatesParentsWithTheModeAndRefusesSymlinksAndFiles) {
   EXPECT_EQ(modules::ensure_directory(dir.path() / "file", 0700).error().code, ENOTDIR);
 }
 
+TEST(EnsureDirectory, OnARootWithoutVarLibMakesEveryParentAndNamesThePathWhenItCannot) {
+  TempDir dir;
+  const auto state = dir.path() / "var/lib/stackmgr";
+  ASSERT_TRUE(modules::ensure_directory(state, 0755).ok());
+  EXPECT_EQ(mode_of(dir.path() / "var"), 0755U);
+  EXPECT_EQ(mode_of(dir.path() / "var/lib"), 0755U);
+  EXPECT_EQ(mode_of(state), 0755U);
+
+  std::ofstream(dir.path() / "opt") << "a file where a directory should be";
+  const auto refused = modules::ensure_directory(dir.path() / "opt/lib/stackmgr", 0755);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ENOTDIR);
+  EXPECT_NE(refused.error().describe().find((dir.path() / "opt/lib/stackmgr").string()), std::string::npos)
+      << refused.error().describe();
+}
+
+TEST(EnsureDirectory, NeverChangesTheModeOfADirectoryItDidNotMake) {
+  TempDir dir;
+  const auto shared = dir.path() / "shared";
+  std::filesystem::create_directory(shared);
+  ::chmod(shared.c_str(), 0751);
+  ASSERT_TRUE(modules::ensure_directory(shared, 0700).ok());
+  EXPECT_EQ(mode_of(shared), 0751U);
+}
+
 }  // namespace

@@ -24,7 +24,7 @@ for path in /etc/init.d/stackmgr /etc/kernel/postinst.d/zz-stackmgr /etc/stackmg
 	grep -qx "$path" <<<"$conffiles" || pkg_fail "$path is not a conffile; conffiles: $conffiles"
 done
 depends=$(dpkg-deb -f "$deb" Depends)
-for library in libkmod2 libudev1 libc6 libstdc++6; do
+for library in libkmod2 libudev1 libcap2 libc6 libstdc++6; do
 	pkg_expect_in "$depends" "$library" "Depends (from shlibs)"
 done
 

@@ -1,6 +1,7 @@
 // A stand-in keying daemon for the spawner, notify-listener and supervisor tests. Options, in
 // any combination, act in this order:
-//   --report            print what the process got: env, open fds, session, signal state
+//   --report            print what the process got: env, open fds, session, signal state and
+//                       capability sets
 //   --say TEXT          print TEXT (repeatable)
 //   --exit N            exit with N now
 //   --ignore-term       ignore SIGTERM (a daemon that must be SIGKILLed)
@@ -45,7 +46,8 @@ void report() {
   std::printf("pid %d sid %d pgid %d\n", getpid(), getsid(0), getpgid(0));
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);) {
-    if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0) std::printf("%s\n", line.c_str());
+    if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0 || line.rfind("Cap", 0) == 0)
+      std::printf("%s\n", line.c_str());
   }
   char cwd[256] = {};
   std::printf("cwd %s\n", getcwd(cwd, sizeof cwd) != nullptr ? cwd : "?");

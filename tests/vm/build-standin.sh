@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the KLIPS test stand-in (tests/vm/klips-standin) against the headers of
-# KVER and the static helpers pfkey-hold and uevent-pause, into the build dir:
+# KVER and the static helpers pfkey-hold, uevent-pause and modload-probe, into the build dir:
 #   BUILD/klips-standin/ipsec.ko    BUILD/bin/pfkey-hold    BUILD/bin/uevent-pause
+#   BUILD/bin/modload-probe
 # Rebuilds only when the sources or KVER changed.
 # Usage: build-standin.sh [--build-dir DIR]
 set -eu -o pipefail
@@ -54,7 +55,7 @@ fi
 # --- the guest's helper programs (static, so they need nothing in the guest) ---
 bin=$build/bin
 mkdir -p "$bin"
-for tool in pfkey-hold uevent-pause; do
+for tool in pfkey-hold uevent-pause modload-probe; do
 	key=$(sha256sum "$VM_SRC_DIR/$tool.c" | cut -d' ' -f1)
 	if [ -x "$bin/$tool" ] && [ "$(cat "$bin/.$tool.key" 2>/dev/null)" = "$key" ]; then
 		vm_log "$tool up to date: $bin/$tool"

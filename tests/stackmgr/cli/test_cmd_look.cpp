@@ -6,12 +6,15 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -115,6 +118,26 @@ TEST(LookCommand, NoActiveStackIsAnEmptyStateAndExitZero) {
   EXPECT_TRUE(json["stacks"].empty());
   EXPECT_EQ(json["notes"][0],
             "No IPsec stack is active (detection says 'none'): there is no kernel IPsec state to show.");
+}
+
+// look reads the same catalog as plan and switch: the config's, [[modules.extra]] included.
+TEST(LookCommand, TheConfigsExtraModulesDecideWhatIsActiveAsForEveryCommand) {
+  if (::geteuid() != 0) GTEST_SKIP() << "stackmgr trusts only a root-owned config";
+  std::string pattern = "/tmp/stackmgr-look-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const std::filesystem::path root = pattern;
+  std::filesystem::copy(kLookFixtures + "/klips_sample", root, std::filesystem::copy_options::recursive);
+  // xt_conntrack is live in the sample; the config calls it a native module.
+  std::filesystem::create_directories(root / "etc/stackmgr");
+  std::ofstream(root / "etc/stackmgr/stackmgr.toml")
+      << "[[modules.extra]]\nname = \"xt_conntrack\"\nstack = \"native\"\nrole = \"helper\"\n";
+  ::chmod((root / "etc/stackmgr/stackmgr.toml").c_str(), 0644);
+  const Ran ran = look(root.string(), {"--json"});
+  const auto json = nlohmann::json::parse(ran.out, nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << ran.out << ran.err;
+  EXPECT_EQ(json["active"], "conflict") << "KLIPS and a native module are in the kernel: " << ran.err;
+  EXPECT_NE(ran.status, 0);
+  std::filesystem::remove_all(root);
 }
 
 TEST(LookCommand, UnknownSourceIsAUsageError) {

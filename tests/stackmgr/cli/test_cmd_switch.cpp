@@ -1,13 +1,17 @@
-// `stackmgr switch`, the real binary: root only, usage, busy under the lock, refusals.
+// `stackmgr switch`, the real binary: root only, usage, busy under the lock, refusals: another
+// root, a run_dir it did not make.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "stackmgr/os/lock.hpp"
 #include "tests/stackmgr/cli/fixture_root.hpp"
 #include "tests/stackmgr/cli/run_binary.hpp"
+#include "tests/stackmgr/cli/temp_config.hpp"
 
 namespace stackmgr::cli {
 namespace {
@@ -31,16 +35,18 @@ TEST(CmdSwitch, AnUnknownStackIsAUsageError) {
 
 TEST(CmdSwitch, IsBusyWhileAnotherStackmgrHoldsTheLock) {
   if (::geteuid() != 0) GTEST_SKIP() << "switch needs root; this test runs it as root";
-  testroot::FixtureRoot root;
-  auto held = stackmgr::os::Lock::acquire(root.path() / "run/stackmgr/lock", stackmgr::os::LockWait::no_wait,
+  testconfig::TempConfig config;
+  auto held = stackmgr::os::Lock::acquire(config.run_dir() / "lock", stackmgr::os::LockWait::no_wait,
                                           std::chrono::milliseconds(0));
   ASSERT_TRUE(held.ok()) << held.error().describe();
-  auto ran = testrun::run(kBinary, {"--root", root.path().string(), "switch", "native", "--no-wait"});
+  // --yes: this host's own SAD/SPD may hold entries; the switch must not stop to ask.
+  auto ran =
+      testrun::run(kBinary, {"--config", config.file().string(), "switch", "native", "--no-wait", "--yes"});
   EXPECT_EQ(ran.exit_code, 6) << ran.out << ran.err;
   EXPECT_THAT(ran.out, HasSubstr("busy: another stackmgr (pid " + std::to_string(::getpid()) + ")"));
 
-  ran = testrun::run(kBinary,
-                     {"--root", root.path().string(), "switch", "native", "--timeout", "0.2", "--json"});
+  ran = testrun::run(kBinary, {"--config", config.file().string(), "switch", "native", "--timeout", "0.2",
+                               "--json", "--yes"});
   EXPECT_EQ(ran.exit_code, 6);
   const auto json = nlohmann::json::parse(ran.out);
   EXPECT_EQ(json["outcome"], "busy");
@@ -48,17 +54,49 @@ TEST(CmdSwitch, IsBusyWhileAnotherStackmgrHoldsTheLock) {
   EXPECT_THAT(json["failure"]["message"].get<std::string>(), HasSubstr("after waiting 200 ms"));
 }
 
-TEST(CmdSwitch, ARefusalChangesNothingAndExitsThree) {
+TEST(CmdSwitch, AnotherRootIsRefusedBeforeAnythingIsTouched) {
   if (::geteuid() != 0) GTEST_SKIP() << "switch needs root; this test runs it as root";
   testroot::FixtureRoot root;
-  const auto ran = testrun::run(kBinary, {"--root", root.path().string(), "switch", "klips", "--json"});
-  EXPECT_EQ(ran.exit_code, 3) << ran.err;
-  const auto json = nlohmann::json::parse(ran.out);
-  EXPECT_EQ(json["schema"], "stackmgr.switch/1");
-  EXPECT_EQ(json["outcome"], "refused");
-  EXPECT_EQ(json["refusal"]["rule"], "no_module_operations");
-  EXPECT_TRUE(json["records"].empty());
-  EXPECT_FALSE(std::filesystem::exists(root.path() / "run/modprobe.d/stackmgr-guard.conf"));
+  const auto ran = testrun::run(kBinary, {"--root", root.path().string(), "switch", "native", "--yes"});
+  EXPECT_EQ(ran.exit_code, 2) << ran.out << ran.err;
+  EXPECT_THAT(ran.err, HasSubstr("refusing to switch with --root " + root.path().string() +
+                                 ": loading and unloading modules acts on the running kernel"));
+  EXPECT_FALSE(std::filesystem::exists(root.path() / "run/stackmgr")) << "no lock, no record under the root";
+  EXPECT_FALSE(std::filesystem::exists(root.path() / "var/lib/stackmgr")) << "no journal under the root";
+
+  const auto planned =
+      testrun::run(kBinary, {"--root", root.path().string(), "switch", "native", "--dry-run"});
+  EXPECT_NE(planned.exit_code, 2) << "a dry run changes nothing and may read another root: " << planned.err;
+}
+
+TEST(CmdSwitch, TheRealRootSpelledOtherwiseIsTheRealRoot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switch needs root; this test runs it as root";
+  testconfig::TempConfig config;
+  auto held = stackmgr::os::Lock::acquire(config.run_dir() / "lock", stackmgr::os::LockWait::no_wait,
+                                          std::chrono::milliseconds(0));
+  ASSERT_TRUE(held.ok()) << held.error().describe();
+  // Not refused as another root: it goes on to the real root's switch, which finds the lock taken.
+  const auto ran = testrun::run(kBinary, {"--root", "/.", "--config", config.file().string(), "switch",
+                                          "native", "--no-wait", "--yes"});
+  EXPECT_EQ(ran.exit_code, 6) << ran.out << ran.err;
+  EXPECT_THAT(ran.err, ::testing::Not(HasSubstr("refusing to switch with --root")));
+}
+
+TEST(CmdSwitch, ARunDirThatStackmgrDidNotMakeIsRefusedAndLeftAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switch needs root; this test runs it as root";
+  testconfig::TempConfig config;
+  std::filesystem::create_directory(config.run_dir());  // a shared directory, like /run
+  ::chmod(config.run_dir().c_str(), 0755);
+  const auto ran =
+      testrun::run(kBinary, {"--config", config.file().string(), "switch", "native", "--no-wait", "--yes"});
+  EXPECT_EQ(ran.exit_code, 7) << ran.out << ran.err;
+  EXPECT_THAT(ran.out + ran.err,
+              HasSubstr("refusing to use " + config.run_dir().string() +
+                        " as stackmgr's own directory (paths.run_dir): it exists with mode 0755"));
+  struct stat info {};
+  ASSERT_EQ(::stat(config.run_dir().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0755U) << "never chmod'ed";
+  EXPECT_FALSE(std::filesystem::exists(config.run_dir() / "lock"));
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ TEST(ConfigDefaults, AnEmptyFileGivesEveryDefault) {
             (std::map<std::string, std::string>{{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}));
   EXPECT_EQ(config.daemon.no_restart_exit_codes, std::vector<int>{12});
   EXPECT_EQ(config.daemon.stop_timeout, milliseconds(10000));
+  EXPECT_EQ(config.daemon.drop_capabilities, std::vector<int>{CAP_SYS_MODULE})
+      << "only stackmgr loads modules";
 }
 
 TEST(ConfigDefaults, DefaultConfigMatchesAnEmptyFile) {
@@ -311,6 +313,30 @@ TEST(ConfigErrors, RestartPolicyIsChecked) {
   EXPECT_TRUE(parsed("[daemon]\nno_restart_exit_codes = []\n").daemon.no_restart_exit_codes.empty());
 }
 
+TEST(ConfigKeys, DropCapabilitiesTakesCapabilityNames) {
+  EXPECT_EQ(parsed("[daemon]\ndrop_capabilities = [\"CAP_SYS_MODULE\", \"cap_sys_boot\"]\n")
+                .daemon.drop_capabilities,
+            (std::vector<int>{CAP_SYS_MODULE, CAP_SYS_BOOT}));
+  EXPECT_TRUE(parsed("[daemon]\ndrop_capabilities = []\n").daemon.drop_capabilities.empty())
+      << "an explicit empty list keeps everything";
+}
+
+TEST(ConfigErrors, DropCapabilitiesNamesAreChecked) {
+  const ConfigError unknown =
+      failed("[daemon]\nstop_timeout = \"5s\"\ndrop_capabilities = [\"CAP_SYS_MODULES\"]\n");
+  EXPECT_EQ(
+      unknown.describe(),
+      "/etc/stackmgr/stackmgr.toml:3: key daemon.drop_capabilities: 'CAP_SYS_MODULES' is not a capability "
+      "name; write them as in capabilities(7), e.g. \"CAP_SYS_MODULE\"");
+  EXPECT_TRUE(contains(failed("[daemon]\ndrop_capabilities = [\"16\"]\n").message, "not a capability name"));
+  EXPECT_TRUE(contains(failed("[daemon]\ndrop_capabilities = \"CAP_SYS_MODULE\"\n").message, "an array"));
+  EXPECT_TRUE(contains(failed("[daemon]\ndrop_capabilities = [16]\n").message, "expected a string"));
+  const ConfigError twice =
+      failed("[daemon]\ndrop_capabilities = [\n  \"CAP_SYS_MODULE\",\n  \"cap_sys_module\",\n]\n");
+  EXPECT_EQ(twice.line, 4);
+  EXPECT_TRUE(contains(twice.message, "CAP_SYS_MODULE is listed twice")) << twice.message;
+}
+
 TEST(ConfigErrors, TheFirstProblemInTheFileIsReported) {
   const ConfigError error = failed("[paths]\nrun_dir = \"relative\"\n[modules]\nmode = \"x\"\n");
   EXPECT_EQ(error.line, 2) << "[paths] is checked after [modules] but comes first in the file";
@@ -379,6 +405,7 @@ TEST(ExampleConfig, EveryCommentedKeyIsItsDefault) {
                           "crash_loop_limit",
                           "crash_loop_window",
                           "no_restart_exit_codes",
+                          "drop_capabilities",
                           "run_dir",
                           "state_dir",
                           "ipsec_conf"}) {
@@ -403,6 +430,7 @@ TEST(ExampleConfig, EveryCommentedKeyIsItsDefault) {
   EXPECT_EQ(config.daemon.crash_loop_limit, defaults.daemon.crash_loop_limit);
   EXPECT_EQ(config.daemon.crash_loop_window, defaults.daemon.crash_loop_window);
   EXPECT_EQ(config.daemon.no_restart_exit_codes, defaults.daemon.no_restart_exit_codes);
+  EXPECT_EQ(config.daemon.drop_capabilities, defaults.daemon.drop_capabilities);
   EXPECT_EQ(config.paths.run_dir, defaults.paths.run_dir);
   EXPECT_EQ(config.paths.state_dir, defaults.paths.state_dir);
   EXPECT_EQ(config.paths.ipsec_conf, defaults.paths.ipsec_conf);

@@ -1,7 +1,11 @@
 // The control server in a real event loop talking to real clients (well-behaved, hostile, slow,
 // non-root).
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -251,6 +255,85 @@ TEST_F(ControlServerTest, TooManyConnectionsAreTurnedAwayAsBusy) {
   EXPECT_NE(reply.find("busy"), std::string::npos) << reply;
   server_->expire(std::chrono::steady_clock::now() + 1h);
   for (auto& waiting : silent) serve_until(waiting);
+}
+
+// Takes every fd number below a lowered RLIMIT_NOFILE, so that the next accept fails with
+// EMFILE; gives them back, and the limit, when it goes.
+class FdShortage {
+ public:
+  FdShortage() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(highest) + 4;
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) std::abort();
+    for (;;) {
+      const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      fillers_.push_back(fd);
+    }
+  }
+  FdShortage(const FdShortage&) = delete;
+  FdShortage& operator=(const FdShortage&) = delete;
+  ~FdShortage() {
+    for (const int fd : fillers_) close(fd);
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+int connect_to(const fs::path& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
+  return fd;
+}
+
+TEST_F(ControlServerTest, OutOfFdsItStopsWatchingTheListenerForAWhileAndSaysSoOnce) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  start_server(ControlLimits{.accept_backoff = 150ms});
+  const int client = connect_to(path_);  // queued in the backlog: the listener is readable
+  {
+    FdShortage shortage;
+    ASSERT_TRUE(loop_->run_once(50ms));  // accept fails with EMFILE
+    EXPECT_FALSE(server_->accepting());
+    const auto resume = server_->next_deadline();
+    ASSERT_TRUE(resume.has_value());
+    EXPECT_GT(*resume, std::chrono::steady_clock::now()) << "a pause, not a retry at once";
+
+    // The listener is still readable; a loop that watched it would return at once, every time.
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(loop_->run_once(40ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 35ms) << "the loop woke up for the listener";
+
+    // The pause ends while fds are still short: it pauses again, and says nothing new.
+    server_->expire(*resume);
+    EXPECT_FALSE(server_->accepting());
+  }
+  for (int i = 0; i < 100 && server_->connection_count() == 0; ++i) ASSERT_TRUE(loop_->run_once(20ms));
+  EXPECT_TRUE(server_->accepting());
+  EXPECT_EQ(server_->connection_count(), 1U) << "the queued client was accepted once fds were back";
+  close(client);
+  spdlog::set_default_logger(previous);
+
+  int warnings = 0;
+  int recovered = 0;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("cannot accept a connection: Too many open files") != std::string::npos) ++warnings;
+    if (line.find("accepting connections again") != std::string::npos) ++recovered;
+  }
+  EXPECT_EQ(warnings, 1) << "logged once per shortage";
+  EXPECT_EQ(recovered, 1);
 }
 
 }  // namespace

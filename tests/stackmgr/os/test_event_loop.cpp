@@ -72,6 +72,50 @@ TEST(EventLoop, DispatchesReadyFdsAndSurvivesAHandlerThatUnwatchesAnother) {
   for (int fd : {first[0], first[1], second[0], second[1]}) close(fd);
 }
 
+TEST(EventLoop, AStaleEventForAClosedFdNeverReachesTheNewWatchOfItsReusedNumber) {
+  auto created = EventLoop::create();
+  ASSERT_TRUE(created);
+  EventLoop& loop = created.value();
+  int first[2], second[2];
+  ASSERT_EQ(pipe(first), 0);
+  ASSERT_EQ(pipe(second), 0);
+  ASSERT_EQ(write(first[1], "x", 1), 1);
+  ASSERT_EQ(write(second[1], "x", 1), 1);  // both ready: one epoll batch holds both events
+  int reader[2] = {first[0], second[0]};
+  int replacement[2] = {-1, -1};
+  int handled = 0;
+  int stale = 0;  // calls of the new watch: its pipe is empty, so any call is a stale event
+  bool reused = false;
+  // Whichever runs first closes the other's read end and watches a new, empty pipe that gets
+  // the same fd number; the other's event, collected already, must go nowhere.
+  auto handler = [&](int mine) {
+    return [&, mine](std::uint32_t) {
+      ++handled;
+      const int other = reader[1 - mine];
+      if (other < 0) return;
+      loop.unwatch(other);
+      close(other);
+      reader[1 - mine] = -1;
+      ASSERT_EQ(pipe(replacement), 0);
+      reused = replacement[0] == other;
+      ASSERT_TRUE(loop.watch(replacement[0], EPOLLIN, [&](std::uint32_t) { ++stale; }));
+    };
+  };
+  ASSERT_TRUE(loop.watch(first[0], EPOLLIN, handler(0)));
+  ASSERT_TRUE(loop.watch(second[0], EPOLLIN, handler(1)));
+  ASSERT_TRUE(loop.run_once(1s));
+  if (!reused) GTEST_SKIP() << "the new pipe did not get the closed fd's number";
+  EXPECT_EQ(handled, 1);
+  EXPECT_EQ(stale, 0) << "the closed fd's event went to the new registration of its number";
+  EXPECT_TRUE(loop.watching(replacement[0]));
+  ASSERT_EQ(write(replacement[1], "y", 1), 1);
+  ASSERT_TRUE(loop.run_once(1s));
+  EXPECT_EQ(stale, 1) << "the new registration gets its own events";
+  for (int fd : {reader[0], reader[1], first[1], second[1], replacement[0], replacement[1]}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
 TEST(SignalSource, DeliversBlockedSignalsAsReadsAndRestoresTheMask) {
   {
     auto signals = SignalSource::create({SIGUSR1, SIGUSR2});

@@ -186,10 +186,14 @@ TEST(Lock, RefusesWhatOthersCouldHaveChanged) {
   auto lock = os::Lock::acquire(open_dir / "lock", os::LockWait::no_wait, std::chrono::milliseconds(0));
   ASSERT_FALSE(lock.ok());
   EXPECT_EQ(lock.error().code, 0);
-  EXPECT_THAT(lock.error().message, HasSubstr("group or others can write it"));
+  EXPECT_THAT(lock.error().message, HasSubstr("it exists with mode 0777"));
+  struct stat info {};
+  ASSERT_EQ(::stat(open_dir.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0777U) << "a directory stackmgr did not make is never chmod'ed";
 
   const auto private_dir = dir.path() / "private";
   std::filesystem::create_directory(private_dir);
+  ::chmod(private_dir.c_str(), 0700);
   std::ofstream(dir.path() / "elsewhere") << "";
   std::filesystem::create_symlink(dir.path() / "elsewhere", private_dir / "lock");
   lock = os::Lock::acquire(private_dir / "lock", os::LockWait::no_wait, std::chrono::milliseconds(0));

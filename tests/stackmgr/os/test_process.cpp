@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -124,6 +126,94 @@ TEST(Spawner, MissingBinaryIsAPermanentErrorAndLeavesNoChild) {
   EXPECT_NE(spawned.error().describe().find("executing /nonexistent/stackmgr-test/pluto"), std::string::npos);
   EXPECT_TRUE(is_permanent_spawn_error(spawned.error()));
   EXPECT_TRUE(reap_children().empty()) << "the failed child was already reaped";
+}
+
+// The bits of a /proc/PID/status capability line ("CapBnd:\t000001ffffffffff").
+std::uint64_t capability_bits(const std::string& report, const std::string& set) {
+  const auto lines = lines_starting(report, set + ":\t");
+  return lines.size() == 1 ? std::stoull(lines[0], nullptr, 16) : ~std::uint64_t{0};
+}
+
+bool has_bit(std::uint64_t bits, int capability) { return ((bits >> capability) & 1U) != 0; }
+
+// Puts `capability` into this process's inheritable and ambient sets (as a careless parent
+// could), so a child that keeps it would show it.
+void raise_inheritable_and_ambient(cap_value_t capability) {
+  cap_t now = cap_get_proc();
+  ASSERT_NE(now, nullptr);
+  ASSERT_EQ(cap_set_flag(now, CAP_INHERITABLE, 1, &capability, CAP_SET), 0);
+  ASSERT_EQ(cap_set_proc(now), 0);
+  cap_free(now);
+  ASSERT_EQ(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0), 0);
+}
+
+bool can_drop_bounding_capabilities() {
+  cap_t now = cap_get_proc();
+  cap_flag_value_t value = CAP_CLEAR;
+  cap_get_flag(now, CAP_SETPCAP, CAP_EFFECTIVE, &value);
+  cap_free(now);
+  return value == CAP_SET && prctl(PR_CAPBSET_READ, CAP_SYS_MODULE, 0, 0, 0) == 1;
+}
+
+TEST(Spawner, DroppedCapabilitiesAreGoneFromEverySetOfTheProgram) {
+  if (!can_drop_bounding_capabilities())
+    GTEST_SKIP() << "needs CAP_SETPCAP and CAP_SYS_MODULE in the bounding set";
+  raise_inheritable_and_ambient(CAP_SYS_MODULE);
+  ForkExecSpawner spawner;
+
+  auto kept = spawner.spawn(probe({"--report", "--exit", "0"}));
+  ASSERT_TRUE(kept) << kept.error().describe();
+  const std::string before = read_all(kept->output.get());
+  EXPECT_TRUE(has_bit(capability_bits(before, "CapBnd"), CAP_SYS_MODULE)) << "without the drop: " << before;
+  EXPECT_TRUE(has_bit(capability_bits(before, "CapAmb"), CAP_SYS_MODULE)) << before;
+  EXPECT_TRUE(wait_reaped(kept->pid).has_value());
+
+  SpawnSpec spec = probe({"--report", "--exit", "0"});
+  spec.drop_capabilities = {CAP_SYS_MODULE};
+  auto dropped = spawner.spawn(spec);
+  ASSERT_TRUE(dropped) << dropped.error().describe();
+  const std::string after = read_all(dropped->output.get());
+  for (const char* set : {"CapBnd", "CapInh", "CapAmb", "CapPrm", "CapEff"}) {
+    EXPECT_FALSE(has_bit(capability_bits(after, set), CAP_SYS_MODULE)) << set << " still has it: " << after;
+  }
+  EXPECT_TRUE(has_bit(capability_bits(after, "CapBnd"), CAP_NET_ADMIN))
+      << "only the named ones go: " << after;
+  EXPECT_TRUE(has_bit(capability_bits(after, "CapEff"), CAP_NET_ADMIN)) << after;
+  EXPECT_EQ(wait_reaped(dropped->pid), (ProcessExit{0, 0}));
+  EXPECT_EQ(prctl(PR_CAPBSET_READ, CAP_SYS_MODULE, 0, 0, 0), 1) << "the parent keeps it";
+}
+
+TEST(Spawner, AProgramThatWouldKeepADroppedCapabilityIsNotStarted) {
+  if (!can_drop_bounding_capabilities())
+    GTEST_SKIP() << "needs CAP_SETPCAP and CAP_SYS_MODULE in the bounding set";
+  // Without CAP_SETPCAP the bounding set cannot shrink: the spawn must fail, not go ahead.
+  cap_t now = cap_get_proc();
+  cap_value_t setpcap = CAP_SETPCAP;
+  ASSERT_EQ(cap_set_flag(now, CAP_EFFECTIVE, 1, &setpcap, CAP_CLEAR), 0);
+  ASSERT_EQ(cap_set_proc(now), 0);
+  cap_free(now);
+
+  ForkExecSpawner spawner;
+  SpawnSpec spec = probe({"--say", "should never run"});
+  spec.drop_capabilities = {CAP_SYS_MODULE};
+  auto spawned = spawner.spawn(spec);
+  ASSERT_FALSE(spawned);
+  EXPECT_EQ(spawned.error().code, EPERM);
+  EXPECT_THAT(spawned.error().describe(),
+              HasSubstr("dropping CAP_SYS_MODULE before executing " FAKE_DAEMON_PATH));
+  EXPECT_THAT(spawned.error().describe(), HasSubstr("CAP_SETPCAP"));
+  EXPECT_TRUE(is_permanent_spawn_error(spawned.error()));
+  EXPECT_TRUE(reap_children().empty()) << "the failed child was already reaped";
+}
+
+TEST(Spawner, ACapabilityThisKernelDoesNotKnowIsNothingToDrop) {
+  if (!can_drop_bounding_capabilities()) GTEST_SKIP() << "needs CAP_SETPCAP";
+  ForkExecSpawner spawner;
+  SpawnSpec spec = probe({"--exit", "0"});
+  spec.drop_capabilities = {62};  // far above CAP_LAST_CAP of any kernel so far
+  auto spawned = spawner.spawn(spec);
+  ASSERT_TRUE(spawned) << spawned.error().describe();
+  EXPECT_EQ(wait_reaped(spawned->pid), (ProcessExit{0, 0}));
 }
 
 TEST(Spawner, RelativeOrEmptyArgvIsRefusedBeforeForking) {

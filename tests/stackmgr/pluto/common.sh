@@ -56,7 +56,8 @@ setup_world() {
   D=$(mktemp -d /tmp/stackmgr-pluto-XXXXXX)
   chmod 755 "$D"
   trap cleanup EXIT
-  mkdir -p "$D/run" "$D/state" "$D/pluto/run" "$D/pluto/nss" "$D/pluto/ipsecd" "$D/pluto/dump"
+  # No $D/run: stackmgr makes its run_dir itself (0700), and refuses one it did not make.
+  mkdir -p "$D/state" "$D/pluto/run" "$D/pluto/nss" "$D/pluto/ipsecd" "$D/pluto/dump"
   printf 'config setup\n\tlogfile=/dev/stderr\n' >"$D/pluto/ipsec.conf"
   : >"$D/pluto/ipsec.secrets"
   chmod 600 "$D/pluto/ipsec.secrets"
@@ -123,5 +124,15 @@ restarted_after() {
 }
 
 pluto_answers() { ipsec whack --ctlsocket "$D/pluto/run/pluto.ctl" --status >/dev/null 2>&1; }
+
+# has_capability PID BIT SET: the capability numbered BIT is in SET (CapBnd, CapEff, CapInh,
+# CapAmb...) of /proc/PID/status.
+has_capability() {
+  local mask
+  mask=$(sed -n "s/^$3:[[:space:]]*//p" "/proc/$1/status")
+  [ -n "$mask" ] && (((0x$mask >> $2) & 1))
+}
+CAP_NET_ADMIN=12
+CAP_SYS_MODULE=16
 
 process_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }

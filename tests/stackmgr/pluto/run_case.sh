@@ -24,6 +24,18 @@ case_lifecycle() {
   [ "$(grep -c 'READY=1' "$D/notify.log")" -eq 1 ] || fail "READY=1 was sent to systemd more than once"
   pass "ready only after pluto's READY=1; whack answers; STATUS names pluto pid $pid"
 
+  # Only stackmgr can load kernel code: pluto runs (whack answered above) without CAP_SYS_MODULE
+  # in any set, bounding included, while its supervisor has it and pluto keeps CAP_NET_ADMIN.
+  local supervisor set
+  supervisor=$(sm status --json | jq -r .supervisor.pid)
+  has_capability "$supervisor" $CAP_SYS_MODULE CapBnd || fail "the supervisor itself lacks CAP_SYS_MODULE"
+  for set in CapBnd CapPrm CapEff CapInh CapAmb; do
+    ! has_capability "$pid" $CAP_SYS_MODULE $set ||
+      fail "pluto has CAP_SYS_MODULE in $set: $(grep "^$set" "/proc/$pid/status")"
+  done
+  has_capability "$pid" $CAP_NET_ADMIN CapBnd || fail "pluto lost CAP_NET_ADMIN, which it needs"
+  pass "pluto $pid: CAP_SYS_MODULE in no set (CapBnd $(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$pid/status")), CAP_NET_ADMIN kept"
+
   local json
   json=$(sm status --json) || fail "status exit $? while running (expected 0)"
   [ "$(jq -r .schema <<<"$json")" = stackmgr.status/1 ] || fail "schema: $(jq .schema <<<"$json")"
@@ -49,6 +61,7 @@ case_lifecycle() {
   [ "$(jq -r .daemon.restarts <<<"$json")" = 1 ] || fail "restarts is $(jq -r .daemon.restarts <<<"$json"), not 1"
   [ "$(jq -r .daemon.last_exit.signal <<<"$json")" = SIGKILL ] || fail "last_exit is not SIGKILL"
   [ "$(cat "/proc/$new_pid/comm")" = pluto ] || fail "the new pid $new_pid is not pluto"
+  ! has_capability "$new_pid" $CAP_SYS_MODULE CapBnd || fail "the restarted pluto has CAP_SYS_MODULE"
   wait_for 5000 pluto_answers || fail "the restarted pluto does not answer whack"
   pass "SIGKILL of pluto $pid: restarted as $new_pid, restarts=1, last exit SIGKILL"
 
@@ -198,6 +211,24 @@ case_unsafe_config() {
   grep -q "writable" "$D/start.log" || fail "the refusal does not say why: $(cat "$D/start.log")"
   ! pgrep -f -- "$FAKE_DAEMON" >/dev/null || fail "a daemon was started anyway"
   pass "world-writable config refused with exit 7"
+}
+
+# Hostile: paths.run_dir names a directory stackmgr did not make (as /run would be): refused
+# with exit 7, its mode untouched, nothing started.
+case_shared_run_dir() {
+  setup_world
+  write_config "[\"$FAKE_DAEMON\", \"--ready\"]"
+  mkdir -m 755 "$D/run"
+  : >"$D/run/someone-elses-file"
+  local rc=0
+  sm start >"$D/start.log" 2>&1 || rc=$?
+  [ "$rc" = 7 ] || fail "start with a shared run_dir exit $rc, not 7"
+  grep -q "refusing to use $D/run as stackmgr's own directory (paths.run_dir): it exists with mode 0755" \
+    "$D/start.log" || fail "the refusal does not say why: $(cat "$D/start.log")"
+  [ "$(stat -c %a "$D/run")" = 755 ] || fail "run_dir was chmod'ed to $(stat -c %a "$D/run")"
+  [ -e "$D/run/someone-elses-file" ] || fail "a file in the shared directory is gone"
+  ! pgrep -f -- "$FAKE_DAEMON" >/dev/null || fail "a daemon was started anyway"
+  pass "a run_dir stackmgr did not make: exit 7, mode 755 kept, nothing started"
 }
 
 # Hostile: garbage on the control socket gets an error reply; the supervisor carries on.

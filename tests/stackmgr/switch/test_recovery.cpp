@@ -4,8 +4,10 @@
 // stack, consistent with the stack the next `start` would run the daemon on.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include "stackmgr/config/chosen_stack_file.hpp"
@@ -200,8 +202,47 @@ TEST(SwitchRecovery, ARecoveryThatCannotFinishKeepsTheJournalAndSaysWhatToDo) {
   const RecoveryResult recovered = recover_interrupted_switch(Host::request(Stack::klips), host.environment);
   EXPECT_EQ(recovered.outcome, RecoveryOutcome::failed) << recovered.message;
   EXPECT_NE(recovered.message.find("stackmgr switch"), std::string::npos) << recovered.message;
+  EXPECT_NE(recovered.message.find("it changed nothing in the kernel"), std::string::npos)
+      << "refused by the planner: " << recovered.message;
   EXPECT_TRUE(std::filesystem::exists(host.environment.journal));
   EXPECT_FALSE(host.world.kernel.crashed());
+}
+
+// Killed after ah4 and esp4 went on the way from native to KLIPS: the recovery rolls back to
+// native, loading esp4 then ah4.
+RecoveryResult recover_native_with(Host& host, const std::function<void(fake::FakeKernel&)>& faults) {
+  EXPECT_EQ(host.switch_to(Stack::native).report->outcome, modules::Outcome::done);
+  Killer killer(6);
+  EXPECT_THROW(host.switch_to(Stack::klips, &killer), Killed);
+  faults(host.world.kernel);
+  return recover_interrupted_switch(Host::request(Stack::klips), host.environment);
+}
+
+TEST(SwitchRecovery, AFailedRecoveryWhoseRollbackWorkedSaysSoAndWhatTheKernelHas) {
+  Host host;
+  const RecoveryResult recovered =
+      recover_native_with(host, [](fake::FakeKernel& kernel) { kernel.fail_insert("ah4", EIO); });
+  ASSERT_EQ(recovered.outcome, RecoveryOutcome::failed) << recovered.message;
+  EXPECT_NE(recovered.message.find("what it had changed was put back; the kernel now has "),
+            std::string::npos)
+      << recovered.message;
+  EXPECT_EQ(recovered.message.find("nothing unsafe"), std::string::npos)
+      << "not checked: " << recovered.message;
+}
+
+TEST(SwitchRecovery, AFailedRecoveryWhoseRollbackFailedDoesNotClaimTheKernelIsSafe) {
+  Host host;
+  const RecoveryResult recovered = recover_native_with(host, [](fake::FakeKernel& kernel) {
+    kernel.fail_insert("ah4", EIO);
+    kernel.fail_remove("esp4", EBUSY);  // the rollback cannot take esp4 out again
+  });
+  ASSERT_EQ(recovered.outcome, RecoveryOutcome::failed) << recovered.message;
+  ASSERT_TRUE(recovered.switched && recovered.switched->report);
+  EXPECT_EQ(recovered.switched->report->outcome, modules::Outcome::rollback_failed);
+  EXPECT_NE(recovered.message.find("its rollback failed too"), std::string::npos) << recovered.message;
+  EXPECT_NE(recovered.message.find("the kernel now has "), std::string::npos) << recovered.message;
+  EXPECT_EQ(recovered.message.find("nothing unsafe"), std::string::npos) << recovered.message;
+  EXPECT_EQ(recovered.message.find("changed nothing"), std::string::npos) << recovered.message;
 }
 
 }  // namespace
