@@ -139,13 +139,14 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
   supervisor::SupervisorHost host{
       spawner,
       *notifiers,
-      [&stack_host](detect::Stack stack,
-                    const std::function<void(base::LogLevel, const std::string&)>& report) {
-        return switching::make_stack_ready(stack, stack_host.context(report));
+      [&stack_host](detect::Stack stack, const supervisor::SupervisorHost::Report& report,
+                    const supervisor::SupervisorHost::StopRequested& stop_requested) {
+        return switching::make_stack_ready(stack, stack_host.context(report, stop_requested));
       },
       [] { return os::flush_xfrm(); },
-      [&stack_host](const std::function<void(base::LogLevel, const std::string&)>& report) {
-        return switching::unload_own_modules(stack_host.context(report));
+      [&stack_host](const supervisor::SupervisorHost::Report& report,
+                    const supervisor::SupervisorHost::StopRequested& stop_requested) {
+        return switching::unload_own_modules(stack_host.context(report, stop_requested));
       },
       [&stack_host] { return supervisor::kernel_status_json(stack_host.detect()); },
   };

@@ -77,6 +77,12 @@ std::string render(const json& doc) {
         << duration_text(supervisor.value("uptime_s", 0.0)) << " (modules.mode "
         << text_of(supervisor["module_mode"]) << ")\n";
     out << "          " << text_of(supervisor["status"]) << "\n";
+    if (doc.contains("module_work") && doc["module_work"].is_object()) {
+      const json& work = doc["module_work"];
+      out << "          " << text_of(work["doing"]) << " for " << duration_text(work.value("for_s", 0.0));
+      if (!text_of(work["step"], "").empty()) out << ": " << text_of(work["step"]);
+      out << "\n";
+    }
   } else {
     out << "stackmgr: not running";
     if (supervisor.value("pid_file", std::string()) == "stale") {

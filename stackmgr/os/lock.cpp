@@ -54,7 +54,8 @@ std::string seconds(std::chrono::milliseconds duration) {
 }  // namespace
 
 detect::Result<Lock> Lock::acquire(const std::filesystem::path& path, LockWait wait,
-                                   std::chrono::milliseconds timeout, const WaitingCallback& waiting) {
+                                   std::chrono::milliseconds timeout, const WaitingCallback& waiting,
+                                   const GiveUp& give_up) {
   const std::filesystem::path dir = path.parent_path();
   if (detect::Status status = modules::ensure_directory(dir, 0700); !status) return status.error();
   struct stat info {};
@@ -90,6 +91,10 @@ detect::Result<Lock> Lock::acquire(const std::filesystem::path& path, LockWait w
       return detect::Error{EWOULDBLOCK, "busy: " + holder_text(holder) + " still holds " + path.string() +
                                             " after waiting " + seconds(timeout) +
                                             "; try again later, or wait longer with --timeout SEC"};
+    }
+    if (give_up && give_up()) {
+      return detect::Error{ECANCELED,
+                           "stopped waiting for " + holder_text(holder) + " to release " + path.string()};
     }
     if (!told && waiting) waiting(holder);
     told = true;

@@ -27,7 +27,7 @@ RealStackHost::RealStackHost(const detect::HostRoot& root, const config::Config&
     : config_(config), kernel_(root, config.catalog) {}
 
 switching::StackReadyContext RealStackHost::context(
-    std::function<void(base::LogLevel, const std::string&)> report) {
+    std::function<void(base::LogLevel, const std::string&)> report, std::function<bool()> stop_requested) {
   switching::StackReadyContext context{config_};
   context.detect = [this] { return detect(); };
   context.backend = &kernel_.backend();
@@ -35,6 +35,7 @@ switching::StackReadyContext RealStackHost::context(
   context.clock = &kernel_.clock();
   context.holders = &kernel_.holders();
   context.report = std::move(report);
+  context.stop_requested = std::move(stop_requested);
   return context;
 }
 

@@ -65,6 +65,7 @@ SwitchEnvironment environment_for(const StackReadyContext& context) {
   environment.holders = context.holders;
   environment.lock_file = context.config.paths.lock_file();
   environment.module_record = context.config.paths.module_record();
+  environment.stop_requested = context.stop_requested;
   return environment;
 }
 

@@ -143,10 +143,12 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   SwitchResult result;
   result.target = request.target;
 
-  auto lock = os::Lock::acquire(environment.lock_file, request.wait, request.lock_timeout,
-                                [observer](std::optional<pid_t> holder) {
-                                  if (observer != nullptr) observer->waiting_for_lock(holder);
-                                });
+  auto lock = os::Lock::acquire(
+      environment.lock_file, request.wait, request.lock_timeout,
+      [observer](std::optional<pid_t> holder) {
+        if (observer != nullptr) observer->waiting_for_lock(holder);
+      },
+      environment.stop_requested);
   if (!lock) {
     result.status = lock.error().code == EWOULDBLOCK ? SwitchStatus::busy : SwitchStatus::failed;
     result.error = lock.error();
@@ -205,6 +207,7 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   context.holders = environment.holders;
   context.observer = journaling ? &*journaling : observer;
   context.timeouts = environment.timeouts;
+  context.stop_requested = environment.stop_requested;
   result.report = modules::execute(*result.plan, context);
   result.status = SwitchStatus::executed;
   const modules::Outcome outcome = result.report->outcome;
@@ -252,6 +255,7 @@ base::Exit exit_for(const SwitchResult& result) {
     case SwitchStatus::refused: return base::Exit::refused;
     case SwitchStatus::busy: return base::Exit::busy;
     case SwitchStatus::failed:
+      if (result.error && result.error->code == ECANCELED) return base::Exit::rolled_back;  // nothing changed
       if (result.error && (result.error->code == EACCES || result.error->code == EPERM))
         return base::Exit::permission;
       if (result.error && result.error->code == 0)
