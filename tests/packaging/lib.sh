@@ -8,14 +8,15 @@ set -euo pipefail
 : "${STACKMGR_BUILD_DIR:?set by CTest: the build tree}"
 : "${PACKAGING_WORK_DIR:?set by CTest: where the packaging tests keep their files}"
 
-pkg_log() { printf 'packaging: %s\n' "$*" >&2; }
+# PKG_LOG_PREFIX names the caller in messages (the e2e scripts source this file too).
+pkg_log() { printf '%s: %s\n' "${PKG_LOG_PREFIX:-packaging}" "$*" >&2; }
 pkg_fail() {
-	printf 'packaging: FAIL: %s\n' "$*" >&2
+	printf '%s: FAIL: %s\n' "${PKG_LOG_PREFIX:-packaging}" "$*" >&2
 	exit 1
 }
 # CTest counts exit status 77 as "skipped" (SKIP_RETURN_CODE); the reason is printed.
 pkg_skip() {
-	printf 'packaging: SKIP: %s\n' "$*" >&2
+	printf '%s: SKIP: %s\n' "${PKG_LOG_PREFIX:-packaging}" "$*" >&2
 	exit 77
 }
 
