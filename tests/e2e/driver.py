@@ -29,6 +29,10 @@ NATIVE_MODULES = ["af_key", "esp4", "ah4", "xfrm_user", "xfrm4_tunnel", "esp6", 
 NATIVE_CORE = ["af_key", "esp4", "ah4"]
 GUARD = "/run/modprobe.d/stackmgr-guard.conf"
 
+# The managed guest's vCPUs: qemu runs one host thread per vCPU under TCG, so systemd's parallel
+# start-up can use both of the host's cores (the peer idles once it is up).
+MANAGED_CPUS = 2
+
 # Bounds, in seconds, for a 2-core host shared with compilers. Each is printed where it applies.
 BOOT_BOUND = 240          # qemu start (or reboot) to the console's READY
 TUNNEL_BOUND = 150        # a boot's kernel start to the first ESP packet
@@ -54,6 +58,7 @@ def indent(text):
 
 class Report:
     def __init__(self):
+        self.t0 = now()
         self.n = 0
         self.failed = []
         self.facts = []
@@ -63,7 +68,7 @@ class Report:
             print("# " + line, flush=True)
 
     def step(self, title):
-        print("\n=== " + title, flush=True)
+        print(f"\n=== {title}   [{now() - self.t0:.0f} s into the run]", flush=True)
 
     def check(self, desc, ok, detail=None):
         self.n += 1
@@ -83,13 +88,18 @@ class Report:
 
 
 class Guest:
-    """One qemu process and the console (e2e-shell on its ttyS1) the test drives."""
+    """A qemu guest and the console (e2e-shell on its ttyS1) the test drives. Each boot is one
+    qemu process: a guest that reboots makes qemu exit (-no-reboot) and start() powers it on
+    again from the same disk. (A warm reset inside one qemu process re-boots the kernel with
+    the previous boot's translated code still cached, which made the next kernel's start-up
+    up to 100 s slower under TCG: cold boots keep every boot comparable.)"""
 
-    def __init__(self, name, argv, rundir):
+    def __init__(self, name, argv_for, rundir):
         self.name = name
-        self.argv = argv
+        self.argv_for = argv_for  # boot number (1, 2, ...) -> qemu argv
         self.rundir = rundir
         self.sock_path = os.path.join(rundir, f"{name}-shell.sock")
+        self.boot = 0
         self.proc = None
         self.sock = None
         self.buf = b""
@@ -100,18 +110,23 @@ class Guest:
         self.ready = []  # (boot_id, uptime, host time) of each READY seen
 
     def start(self):
+        self.boot += 1
         env = dict(os.environ, TMPDIR=self.rundir)
-        with open(os.path.join(self.rundir, f"{self.name}-qemu.out"), "wb") as out:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
+        with self.lock:
+            self.closed = False
+            self.buf = b""
+        with open(os.path.join(self.rundir, f"{self.name}-qemu-{self.boot}.out"), "wb") as out:
+            self.proc = subprocess.Popen(self.argv_for(self.boot), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.started_at = now()
         deadline = now() + 30
         while True:
             if self.proc.poll() is not None:
                 raise Abandon(f"{self.name}: qemu exited at once with {self.proc.returncode}: "
                               + self.qemu_output())
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(self.sock_path)
                 self.sock = s
                 break
@@ -120,23 +135,32 @@ class Guest:
                 if now() > deadline:
                     raise Abandon(f"{self.name}: qemu's console socket {self.sock_path} never appeared")
                 time.sleep(0.05)
-        threading.Thread(target=self._reader, daemon=True).start()
+        threading.Thread(target=self._reader, args=(self.sock,), daemon=True).start()
+
+    def wait_exit(self, bound):
+        """Wait for this boot's qemu to exit (the guest rebooted or powered off)."""
+        try:
+            self.proc.wait(timeout=bound)
+        except subprocess.TimeoutExpired:
+            raise Abandon(f"{self.name}: the guest did not go down within {bound} s") from None
 
     def qemu_output(self):
         try:
-            with open(os.path.join(self.rundir, f"{self.name}-qemu.out"), "rb") as f:
+            with open(os.path.join(self.rundir, f"{self.name}-qemu-{self.boot}.out"), "rb") as f:
                 return f.read().decode(errors="replace")[-2000:]
         except OSError:
             return ""
 
-    def _reader(self):
+    def _reader(self, sock):
         while True:
             try:
-                data = self.sock.recv(65536)
+                data = sock.recv(65536)
             except OSError:
                 data = b""
             t = now()
             with self.lock:
+                if sock is not self.sock:
+                    return
                 if not data:
                     self.closed = True
                     self.lock.notify_all()
@@ -211,6 +235,14 @@ class Guest:
             self.proc.wait()
 
 
+def read_pcaps(paths):
+    """read_pcap of each file, in order."""
+    out = []
+    for path in paths:
+        out.extend(read_pcap(path))
+    return out
+
+
 def read_pcap(path):
     """(host time, ip proto, src, dst, udp dport or ESP SPI or None, length) of each IPv4 frame in
     a pcap written by qemu's filter-dump (Ethernet frames, microsecond timestamps)."""
@@ -245,19 +277,19 @@ def read_pcap(path):
     return out
 
 
-def first_packet(pcap, after, proto, src=None, dport=None):
-    for t, p, s, _d, dp, _l in read_pcap(pcap):
+def first_packet(pcaps, after, proto, src=None, dport=None):
+    for t, p, s, _d, dp, _l in read_pcaps(pcaps):
         if t >= after and p == proto and (src is None or s == src) and (dport is None or dp == dport):
             return t
     return None
 
 
-def first_new_esp(pcap, after):
+def first_new_esp(pcaps, after):
     """Host time of the first ESP packet the managed guest sent at or after `after` on an SA (SPI)
     that carried nothing before `after`: a tunnel that was (re-)established, not the old SAs'
     last packets."""
     old = set()
-    for t, p, s, _d, spi, _l in read_pcap(pcap):
+    for t, p, s, _d, spi, _l in read_pcaps(pcaps):
         if p != 50 or s != MANAGED_IP:
             continue
         if t < after:
@@ -267,11 +299,11 @@ def first_new_esp(pcap, after):
     return None
 
 
-def wait_first_esp(pcap, after, bound):
-    """first_new_esp(pcap, after), waiting up to `bound` seconds past `after`; None when there
+def wait_first_esp(pcaps, after, bound):
+    """first_new_esp(pcaps, after), waiting up to `bound` seconds past `after`; None when there
     is none by then."""
     while True:
-        t = first_new_esp(pcap, after)
+        t = first_new_esp(pcaps, after)
         if t is not None:
             return t
         if now() > after + bound:
@@ -284,26 +316,26 @@ class E2E:
         self.a = args
         self.r = Report()
         self.rundir = args.run_dir
-        self.pcap = os.path.join(self.rundir, "managed.pcap")
+        self.pcap = []  # the managed guest's NIC, one pcap per boot (qemu's filter-dump)
         self.boot_ids = []  # the managed guest's boots so far
         self.boot_to_tunnel = {}
         self.managed = None
         self.peer = None
 
     # --- qemu ---------------------------------------------------------------------------------
-    def qemu_argv(self, name, mac, local, remote, append, extra, mem):
+    def qemu_argv(self, name, mac, local, remote, append, extra, mem, cpus, console):
         accel = ["-accel", self.a.accel] + (["-cpu", "host"] if self.a.accel == "kvm" else [])
         return ["timeout", "--kill-after=5", str(self.a.guest_bound), "qemu-system-x86_64",
-                *accel, "-m", mem, "-smp", "1", "-nodefaults", "-no-user-config",
+                *accel, "-m", mem, "-smp", str(cpus), "-nodefaults", "-no-user-config",
                 "-display", "none",
                 "-kernel", self.a.kernel, "-initrd", self.a.initrd,
-                "-append", "console=ttyS0,115200 root=/dev/vda rw net.ifnames=0 quiet " + append,
-                "-drive", f"file={self.a.disk},format=raw,if=virtio,snapshot=on",
+                "-append", "console=ttyS0,115200 root=/dev/vda rw net.ifnames=0 " + append,
+                "-no-reboot",
                 "-netdev", f"dgram,id=n0,local.type=unix,local.path={local},"
                            f"remote.type=unix,remote.path={remote}",
                 "-device", f"virtio-net-pci,netdev=n0,mac={mac}",
                 "-device", "virtio-rng-pci",
-                "-serial", f"file:{os.path.join(self.rundir, name + '-console.log')}",
+                "-serial", f"file:{console}",
                 "-chardev", f"socket,id=shell,path={os.path.join(self.rundir, name + '-shell.sock')},"
                             "server=on,wait=off",
                 "-serial", "chardev:shell", *extra]
@@ -313,12 +345,25 @@ class E2E:
         net_p = os.path.join(self.rundir, "net-peer.sock")
         peer_argv = self.qemu_argv(
             "peer", "52:54:00:e2:e0:02", net_p, net_m, "init=/usr/local/sbin/e2e-peer-init panic=-1",
-            ["-serial", f"file:{os.path.join(self.rundir, 'peer-pluto.log')}", "-no-reboot"], "512M")
-        managed_argv = self.qemu_argv(
-            "managed", "52:54:00:e2:e0:01", net_m, net_p, "panic=0",
-            ["-drive", f"file={self.a.debs},format=raw,if=virtio,readonly=on",
-             "-object", f"filter-dump,id=dump0,netdev=n0,file={self.pcap}"], "1024M")
-        self.peer = Guest("peer", peer_argv, self.rundir)
+            ["-drive", f"file={self.a.disk},format=raw,if=virtio,snapshot=on",
+             "-serial", f"file:{os.path.join(self.rundir, 'peer-pluto.log')}"], "512M", 1,
+            os.path.join(self.rundir, "peer-console.log"))
+        # The managed guest's disk: a qcow2 overlay on the cached image, kept across its boots.
+        overlay = os.path.join(self.rundir, "managed.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", self.a.disk, "-F", "raw", overlay],
+                       check=True)
+
+        def managed_argv(boot):
+            pcap = os.path.join(self.rundir, f"managed-{boot}.pcap")
+            self.pcap.append(pcap)
+            return self.qemu_argv(
+                "managed", "52:54:00:e2:e0:01", net_m, net_p, "panic=-1",
+                ["-drive", f"file={overlay},format=qcow2,if=virtio",
+                 "-drive", f"file={self.a.debs},format=raw,if=virtio,readonly=on",
+                 "-object", f"filter-dump,id=dump0,netdev=n0,file={pcap}"], "1024M", MANAGED_CPUS,
+                os.path.join(self.rundir, f"managed-console-{boot}.log"))
+
+        self.peer = Guest("peer", lambda boot: peer_argv, self.rundir)
         self.managed = Guest("managed", managed_argv, self.rundir)
         self.peer.start()
         # The managed guest starts once the peer answers, so that its boots (Debian's and
@@ -348,8 +393,11 @@ class E2E:
             time.sleep(1)
 
     def reboot(self):
-        """`systemctl reboot`, a second after the console has answered (the reboot stops it)."""
+        """`systemctl reboot`, a second after the console has answered (the reboot stops it);
+        qemu exits at the reset (-no-reboot) and the same disk is powered on again."""
         self.sh("systemd-run --quiet --on-active=1 systemctl reboot", title="systemctl reboot   (in a second)")
+        self.managed.wait_exit(BOOT_BOUND)
+        self.managed.start()
 
     def wait_boot(self, what):
         """Wait for the managed guest's next console READY; return the host time of its kernel
@@ -709,8 +757,9 @@ class E2E:
                         title="the managed side's pluto: journalctl -b _COMM=pluto | tail -n 80")
             except Abandon as e:
                 print(f"# the managed console does not answer: {e}")
+        boot = self.managed.boot if self.managed else 1
         for name, path, n in (("the peer's pluto log", "peer-pluto.log", 80),
-                              ("the managed guest's console", "managed-console.log", 60),
+                              ("the managed guest's console", f"managed-console-{boot}.log", 60),
                               ("the peer guest's console", "peer-console.log", 30)):
             print(f"# --- {name}: last {n} lines of {os.path.join(self.rundir, path)}")
             try:

@@ -17,6 +17,7 @@ t0=$(date +%s.%N)
 bound=${E2E_BOUND:-1200}
 [ "$(id -u)" -eq 0 ] || pkg_fail "the e2e test needs root (qemu's disk images, mke2fs)"
 pkg_need_cmd qemu-system-x86_64 qemu-system-x86
+pkg_need_cmd qemu-img qemu-utils
 pkg_need_cmd mke2fs e2fsprogs
 [ -x /usr/bin/python3 ] || pkg_fail "/usr/bin/python3 is missing (package python3)"
 vm_kernel_init || pkg_fail "no guest kernel (tests/vm/kernel.sh said why above)"
