@@ -530,6 +530,13 @@ class E2E:
         pid = plutos[0][0] if plutos else "?"
         self.r.check("the unit's status text is stackmgr's: the stack and pluto's pid",
                      props.get("StatusText", "").startswith(f"stack native, pluto pid {pid}"), props.get("StatusText"))
+        rc, out = self.sh(f"grep CapBnd /proc/{props.get('MainPID')}/status /proc/{pid}/status; "
+                          "journalctl -b -u stackmgr.service --no-pager | grep -c 'failed dropping bounding set'")
+        bnd = re.findall(r"/proc/(\d+)/status:CapBnd:\s*([0-9a-f]+)", out)
+        pluto_bnd = int(bnd[-1][1], 16) if len(bnd) == 2 else None
+        self.r.check("pluto dropped CAP_SYS_MODULE from its bounding set (a compromised keying daemon cannot "
+                     "load kernel code) and did not log 'failed dropping bounding set'",
+                     pluto_bnd is not None and not pluto_bnd & (1 << 16) and out.strip().endswith("\n0"), out)
         self.sh("journalctl -b -u stackmgr.service -o short-monotonic --no-pager | "
                 "grep -E 'ready|READY|Started|pluto.*(ready|listening)' | head -n 20")
         rc, out, m = self.trafficstatus()
