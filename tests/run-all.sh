@@ -64,8 +64,9 @@ run_stage "real-kernel suite (Debian kernel in qemu)" \
 # A Debian 12 system booted with systemd under qemu: apt installs the .deb the packaging stage
 # built (-FS: not rebuilt here), and an IPsec tunnel to a second guest lives through switches,
 # reboot, kill -9, upgrade and purge (docs/e2e.md). Never skipped: it fails when it cannot run.
+# Verbose: the image build's cold or warm time, every step's raw output and the FACT lines.
 run_stage "end-to-end system (Debian 12 with systemd in qemu, stackmgr from its .deb, a real tunnel)" \
-  ctest --test-dir "$build" --output-on-failure -L e2e -FS stackmgr_deb --no-tests=error
+  ctest --test-dir "$build" --verbose -L e2e -FS stackmgr_deb --no-tests=error
 run_stage "benchmarks (ratios against baselines measured in the same run)" \
   ctest --test-dir "$build" --output-on-failure -L bench --no-tests=error
 

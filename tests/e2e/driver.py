@@ -206,7 +206,10 @@ class Guest:
         end_re = re.compile(rb"\nE2E-END " + rid.encode() + rb" (\d+)\n")
         with self.lock:
             self.buf = b""
-        self.sock.sendall(f"{rid} {int(timeout)} {b64}\n".encode())
+        try:
+            self.sock.sendall(f"{rid} {int(timeout)} {b64}\n".encode())
+        except OSError as e:
+            raise Abandon(f"{self.name}: cannot write to the console ({e}): the guest is gone") from None
         deadline = now() + timeout + 30
         with self.lock:
             while True:
@@ -414,8 +417,10 @@ class E2E:
         if not ok:
             self.sh("systemctl --failed --no-pager")
         self.r.check("the boot finished cleanly: systemctl is-system-running says running", ok)
-        self.sh("systemd-analyze time; dmesg | grep -E 'Run /init|EXT4-fs \\(vda\\)|systemd\\[1\\]: systemd 252|crng init'",
-                timeout=30, title="systemd-analyze time; dmesg | grep -E 'Run /init|EXT4-fs (vda)|systemd 252|crng init'")
+        self.sh("systemd-analyze time; systemd-analyze blame | head -n 6; "
+                "dmesg | grep -E 'Run /init|EXT4-fs \\(vda\\)|systemd\\[1\\]: systemd 252|crng init'", timeout=30,
+                title="systemd-analyze time; systemd-analyze blame | head -n 6; "
+                      "dmesg | grep -E 'Run /init|EXT4-fs (vda)|systemd 252|crng init'")
 
     def tunnel_after_boot(self, label, kernel_start):
         """Wait for the first ESP packet of this boot; print and return the boot-to-tunnel time."""

@@ -43,7 +43,7 @@ run=$(mktemp -d "$E2E_WORK_DIR/runs/e2e.XXXXXX")
 mkdir -p "$run/debs/v1" "$run/debs/v2"
 cp "$v1" "$run/debs/v1/"
 cp "$v2" "$run/debs/v2/"
-mke2fs -q -F -t ext4 -L e2e-debs -d "$run/debs" "$run/debs.img" 64M || pkg_fail "mke2fs -d $run/debs failed"
+mke2fs -q -F -t ext4 -L e2e-debs -d "$run/debs" "$run/debs.img" 64M >/dev/null || pkg_fail "mke2fs -d $run/debs failed"
 
 pkg_log "e2e: guests boot $(basename "$kernel") with -accel $accel; run dir $run; guests killed after $bound s"
 rc=0
