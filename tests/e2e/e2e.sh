@@ -45,17 +45,20 @@ cp "$v1" "$run/debs/v1/"
 cp "$v2" "$run/debs/v2/"
 mke2fs -q -F -t ext4 -L e2e-debs -d "$run/debs" "$run/debs.img" 64M >/dev/null || pkg_fail "mke2fs -d $run/debs failed"
 
-pkg_log "e2e: guests boot $(basename "$kernel") with -accel $accel; run dir $run; guests killed after $bound s"
+# TCG guests slow down with the host's load (the cores are shared): the timings need it.
+pkg_log "guests boot $(basename "$kernel") with -accel $accel; run dir $run; guests killed after $bound s"
+pkg_log "host load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 rc=0
 timeout --kill-after=10 "$((bound + 60))" /usr/bin/python3 -B "$(dirname "$0")/driver.py" \
 	--kernel "$kernel" --initrd "$img/initrd.gz" --disk "$img/disk.img" --debs "$run/debs.img" \
 	--deb-v1 "$v1" --deb-v2 "$v2" --v2-version "$(dpkg-deb -f "$v2" Version)" \
 	--run-dir "$run" --accel "$accel" --guest-bound "$bound" || rc=$?
 elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+pkg_log "host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$rc" -eq 0 ]; then
 	rm -rf "$run"
-	pkg_log "e2e: passed in $elapsed s"
+	pkg_log "passed in $elapsed s"
 else
-	pkg_log "e2e: FAILED (driver exit $rc) after $elapsed s; logs kept in $run"
+	pkg_log "FAILED (driver exit $rc) after $elapsed s; logs kept in $run"
 fi
 exit "$rc"
