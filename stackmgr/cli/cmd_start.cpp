@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/cli/commands.hpp"
@@ -119,6 +120,9 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
     }
     notifiers->add(std::make_unique<DaemonModeNotifier>(std::move(*pipe)));
   }
+  const std::chrono::microseconds watchdog = supervisor::systemd_watchdog_interval();
+  std::optional<supervisor::WatchdogKeepalive> keepalive;  // until the supervisor's loop pings
+  if (watchdog.count() > 0) keepalive.emplace(*notifiers, watchdog / 2);
 
   if (auto unrecovered =
           switching::recover_on_host(detect::HostRoot(global.root), *config)) {  // an interrupted switch
@@ -151,8 +155,7 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
       [&stack_host] { return supervisor::kernel_status_json(stack_host.detect()); },
   };
   supervisor::SupervisorSetup setup{*config, *resolved.stack, resolved.explanation, resolved.source};
-  auto created = supervisor::Supervisor::create(std::move(setup), std::move(host),
-                                                supervisor::systemd_watchdog_interval());
+  auto created = supervisor::Supervisor::create(std::move(setup), std::move(host), watchdog);
   if (!created) {
     spdlog::error("cannot start the supervisor: {}", created.error().describe());
     pid_file.remove();
@@ -167,6 +170,7 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
              !watching) {
     spdlog::warn("cannot watch kernel modules: {}", watching.error().describe());
   }
+  keepalive.reset();  // the loop pings from here on, the first time within half the interval
   const int exit_code = supervisor->run();
   supervisor.reset();
   // A clean stop leaves no pid file; a failed run keeps it, so `status` reports "dead".

@@ -655,6 +655,46 @@ class E2E:
         self.r.check("the ESP counters rise", sum(p for _, p in after) > sum(p for _, p in before),
                      f"{before} -> {after}")
 
+    def step_watchdog(self):
+        self.r.step("e2. module work under real systemd's watchdog: a slow module step, WatchdogSec=4s")
+        self.r.note("A runtime drop-in lowers WatchdogSec to 4 s (stackmgr pings every 2 s) and the KLIPS stand-in "
+                    "is told to stay GOING for 10 s when it is unloaded (its exit_delay_ms parameter), so one "
+                    "step of the switch to native takes 10 s. The drop-in lives in /run: the reboot in f drops it.")
+        rc, out = self.sh("mkdir -p /run/systemd/system/stackmgr.service.d && "
+                          "printf '[Service]\\nWatchdogSec=4s\\n' >/run/systemd/system/stackmgr.service.d/e2e-watchdog.conf && "
+                          "systemctl daemon-reload && systemctl restart stackmgr.service && "
+                          "systemctl show -p WatchdogUSec -p ActiveState stackmgr.service", timeout=180)
+        self.r.check("the unit runs with WatchdogSec=4s", "WatchdogUSec=4s" in out and "ActiveState=active" in out, out)
+        rc, out = self.sh("stackmgr switch klips --yes", timeout=180)
+        self.r.check("stackmgr switch klips --yes exits 0", rc == 0, f"exit {rc}")
+        main = self.main_pid()
+        rc, out = self.sh("systemctl show -p NRestarts --value stackmgr.service", show=False)
+        restarts = out.strip()
+        self.sh("echo 10000 >/sys/module/ipsec/parameters/exit_delay_ms; "
+                "(stackmgr switch native --yes >/run/e2e-wd.out 2>&1; echo $? >/run/e2e-wd.rc) & "
+                "echo switch started")
+        time.sleep(4)
+        rc, out = self.sh("cat /sys/module/ipsec/initstate; stackmgr status", timeout=30)
+        self.r.check("stackmgr status answers during the 10 s step and names it (remove ipsec)",
+                     "going" in out and "remove ipsec" in out, out)
+        rc, out = self.wait_until("cat /run/e2e-wd.rc", lambda rc, out: out.strip().isdigit(), 180)
+        self.sh("cat /run/e2e-wd.out")
+        self.r.check("the switch to native succeeded", out.strip() == "0", out)
+        rc, out = self.sh("journalctl -b -u stackmgr.service --no-pager | grep -ci 'watchdog timeout'; "
+                          "systemctl show -p MainPID -p NRestarts -p ActiveState stackmgr.service")
+        props = dict(line.split("=", 1) for line in out.strip().split("\n") if "=" in line)
+        self.r.check("systemd saw no watchdog timeout", out.split("\n")[0].strip() == "0", out)
+        self.r.check("the same supervisor still runs: no kill, no restart",
+                     props.get("ActiveState") == "active" and props.get("MainPID") == main
+                     and props.get("NRestarts") == restarts, f"MainPID {main} -> {props.get('MainPID')}, "
+                                                             f"NRestarts {restarts} -> {props.get('NRestarts')}")
+        plutos = self.processes("pluto")
+        self.r.check("pluto is back, as stackmgr's child", len(plutos) == 1 and plutos[0][1] == main, str(plutos))
+        rc, out, m = self.trafficstatus()
+        if "type=ESP" not in out:
+            rc, out = self.wait_until("ipsec trafficstatus", lambda rc, out: "type=ESP" in out, SWITCH_TUNNEL_BOUND)
+        self.r.check("the tunnel is re-established (type=ESP)", "type=ESP" in out)
+
     def step_f_reboot(self):
         self.r.step("f. systemctl reboot, same disk")
         self.sh("cat /var/lib/stackmgr/stack")
@@ -799,6 +839,7 @@ class E2E:
             self.step_c_refused()
             self.step_d_klips()
             self.step_e_native()
+            self.step_watchdog()
             self.step_f_reboot()
             self.step_g_kill()
             self.step_h_upgrade()

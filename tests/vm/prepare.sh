@@ -9,7 +9,7 @@
 #                    from $STACKMGR_BIN); an empty PATH means none
 #   --bin SRC[=DEST] any other program for the guest (see build-initramfs.sh); an
 #                    empty argument means none
-# The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause and
+# The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause, /usr/sbin/notify-watchdog and
 # iproute2's ip as /sbin/ip.
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +56,8 @@ vm_log "kernel $KVER ($KIMAGE)"
 
 ip_bin=$(command -v ip) || vm_die "ip not found (package iproute2)"
 args=(--build-dir "$build" --bin "$build/bin/pfkey-hold=/usr/sbin/pfkey-hold"
-	--bin "$build/bin/uevent-pause=/usr/sbin/uevent-pause" --bin "$ip_bin=/sbin/ip")
+	--bin "$build/bin/uevent-pause=/usr/sbin/uevent-pause" --bin "$build/bin/notify-watchdog=/usr/sbin/notify-watchdog"
+	--bin "$ip_bin=/sbin/ip")
 if [ -n "$stackmgr" ]; then
 	[ -x "$stackmgr" ] || vm_die "stackmgr binary $stackmgr does not exist (build the stackmgr target first)"
 	args+=(--bin "$stackmgr=/usr/sbin/stackmgr")
