@@ -60,7 +60,8 @@ nlohmann::json kernel_status_json(const detect::Snapshot& snapshot) {
     status["kernel"] = {{"sas", counts->sas},
                         {"policies", counts->main_policies + counts->sub_policies},
                         {"main_policies", counts->main_policies},
-                        {"sub_policies", counts->sub_policies}};
+                        {"sub_policies", counts->sub_policies},
+                        {"socket_policies", counts->socket_policies}};
   } else {
     status["kernel"] = {{"error", counts.error().describe()}};
   }
