@@ -4,14 +4,12 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cmath>
-#include <ctime>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/cli/commands.hpp"
+#include "stackmgr/cli/status_view.hpp"
 #include "stackmgr/control/client.hpp"
 #include "stackmgr/os/pid_file.hpp"
 #include "stackmgr/supervisor/real_supervisor_host.hpp"
@@ -32,112 +30,6 @@ JSON schema stackmgr.status/1: docs/supervisor.md)";
 struct StatusOptions {
   bool json = false;
 };
-
-std::string duration_text(double seconds) {
-  const long total = std::lround(seconds);
-  std::ostringstream out;
-  if (total >= 86400) out << total / 86400 << "d ";
-  if (total >= 3600) out << (total / 3600) % 24 << "h ";
-  if (total >= 60) out << (total / 60) % 60 << "m ";
-  out << total % 60 << "s";
-  return out.str();
-}
-
-std::string text_of(const json& value, const std::string& fallback = "-") {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number()) return value.dump();
-  return fallback;
-}
-
-// The module watch: its state and the last events with the reactions taken.
-void render_watch(std::ostringstream& out, const json& watch) {
-  if (!watch.is_object()) return;
-  out << "watch:    " << text_of(watch["state"]);
-  if (!text_of(watch["reason"], "").empty()) out << ": " << text_of(watch["reason"]);
-  out << " (" << text_of(watch["ignored_events"]) << " unrelated events ignored)\n";
-  if (!watch["events"].is_array()) return;
-  for (const auto& record : watch["events"]) {
-    const double at = record.value("at", 0.0);
-    const auto seconds = static_cast<std::time_t>(at);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char stamp[32];
-    if (std::strftime(stamp, sizeof stamp, "%H:%M:%S", &utc) == 0) stamp[0] = '\0';
-    out << "          " << stamp << " " << text_of(record["events"]) << " -> " << text_of(record["reaction"]);
-    if (!text_of(record["message"], "").empty()) out << ": " << text_of(record["message"]);
-    out << "\n";
-  }
-}
-
-std::string render(const json& doc) {
-  std::ostringstream out;
-  const json& supervisor = doc["supervisor"];
-  if (supervisor.value("running", false)) {
-    out << "stackmgr: " << text_of(supervisor["phase"]) << ", pid " << text_of(supervisor["pid"]) << ", up "
-        << duration_text(supervisor.value("uptime_s", 0.0)) << " (modules.mode "
-        << text_of(supervisor["module_mode"]) << ")\n";
-    out << "          " << text_of(supervisor["status"]) << "\n";
-    if (doc.contains("module_work") && doc["module_work"].is_object()) {
-      const json& work = doc["module_work"];
-      out << "          " << text_of(work["doing"]) << " for " << duration_text(work.value("for_s", 0.0));
-      if (!text_of(work["step"], "").empty()) out << ": " << text_of(work["step"]);
-      out << "\n";
-    }
-  } else {
-    out << "stackmgr: not running";
-    if (supervisor.value("pid_file", std::string()) == "stale") {
-      out << " (a pid file is left: the supervisor"
-          << (supervisor.contains("pid") ? " pid " + text_of(supervisor["pid"]) : "") << " is gone)";
-    }
-    out << "\n";
-    if (doc.contains("last_run") && doc["last_run"].is_object()) {
-      const json& last = doc["last_run"]["supervisor"];
-      out << "last run: ended with exit " << text_of(last["exit"]) << ": " << text_of(last["status"]) << "\n";
-    }
-  }
-  const json& stack = doc["stack"];
-  out << "stack:    " << (supervisor.value("running", false) ? "" : "start would choose ")
-      << text_of(stack["explanation"], text_of(stack["chosen"], "none")) << "\n";
-  out << "          in the kernel: " << text_of(stack["active"], "none") << " (" << text_of(doc["overall"])
-      << ")\n";
-  const json& daemon = doc["daemon"];
-  if (daemon.is_object()) {
-    out << "daemon:   " << text_of(daemon["name"]) << " " << text_of(daemon["state"]);
-    if (daemon["pid"].is_number()) out << ", pid " << text_of(daemon["pid"]);
-    if (daemon["uptime_s"].is_number()) out << ", up " << duration_text(daemon["uptime_s"].get<double>());
-    out << ", restarts " << text_of(daemon["restarts"]);
-    if (daemon["last_exit"].is_object()) {
-      out << "; last exit: " << text_of(daemon["last_exit"]["description"]);
-      if (daemon["last_exit"].contains("ago_s")) {
-        out << " " << duration_text(daemon["last_exit"]["ago_s"].get<double>()) << " ago";
-      }
-    }
-    if (daemon.contains("failure")) out << "\n          failed: " << text_of(daemon["failure"]);
-    out << "\n";
-  }
-  const json& kernel = doc["kernel"];
-  if (kernel.contains("error")) {
-    out << "kernel:   SAD/SPD not readable: " << text_of(kernel["error"]) << "\n";
-  } else if (kernel.is_object()) {
-    out << "kernel:   " << text_of(kernel["sas"]) << " SAs, " << text_of(kernel["policies"]) << " policies ("
-        << text_of(kernel["main_policies"]) << " main, " << text_of(kernel["sub_policies"]) << " sub)\n";
-  }
-  render_watch(out, doc.contains("watch") ? doc["watch"]
-                                          : (doc.contains("last_run") && doc["last_run"].is_object()
-                                                 ? doc["last_run"].value("watch", json())
-                                                 : json()));
-  if (doc["modules"].is_array()) {
-    const std::string chosen = text_of(stack["chosen"], "");
-    out << "modules: ";
-    for (const auto& module : doc["modules"]) {
-      if (module.value("role", std::string()) != "core") continue;
-      if (!chosen.empty() && module.value("stack", std::string()) != chosen) continue;
-      out << " " << text_of(module["name"]) << " " << text_of(module["state"]);
-    }
-    out << "\n";
-  }
-  return out.str();
-}
 
 // No supervisor: what detection sees, what start would choose, and how the last run ended.
 json detection_only(const GlobalOptions& global, const config::Config& config,
@@ -195,7 +87,7 @@ int run_status(const GlobalOptions& global, const StatusOptions& options) {
   if (options.json) {
     std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else {
-    std::cout << render(doc);
+    std::cout << render_status(doc);
   }
   std::cout.flush();
   return exit_code;
