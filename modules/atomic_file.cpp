@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "stackmgr/base/pause_point.hpp"
+
 namespace modules {
 namespace {
 
@@ -70,12 +72,16 @@ detect::Status write_file_atomically(const std::filesystem::path& path, std::str
   }
   // The umask may have narrowed the mode; the file's readers expect exactly `mode`.
   if (::fchmod(fd.get(), mode) != 0) return fail(errno, "setting the mode of " + (dir / temporary).string());
+  STACKMGR_PAUSE_POINT("write.written", path.native());
   if (::fsync(fd.get()) != 0) return fail(errno, "syncing " + (dir / temporary).string());
   if (::close(fd.release()) != 0) return fail(errno, "closing " + (dir / temporary).string());
+  STACKMGR_PAUSE_POINT("write.synced", path.native());
   if (::renameat(dirfd.get(), temporary.c_str(), dirfd.get(), name.c_str()) != 0) {
     return fail(errno, "renaming " + (dir / temporary).string() + " to " + path.string());
   }
+  STACKMGR_PAUSE_POINT("write.renamed", path.native());
   if (::fsync(dirfd.get()) != 0) return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  STACKMGR_PAUSE_POINT("write.dir-synced", path.native());
   return {};
 }
 
@@ -83,11 +89,13 @@ detect::Status move_file_durably(const std::filesystem::path& from, const std::f
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return detect::error_from_errno(errno, "renaming " + from.string() + " to " + to.string());
   }
+  STACKMGR_PAUSE_POINT("move.renamed", to.native());
   const std::filesystem::path dir = to.parent_path().empty() ? "." : to.parent_path();
   Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (dirfd.get() < 0 || ::fsync(dirfd.get()) != 0) {
     return detect::error_from_errno(errno, "syncing directory " + dir.string());
   }
+  STACKMGR_PAUSE_POINT("move.dir-synced", to.native());
   return {};
 }
 
@@ -102,7 +110,9 @@ detect::Status remove_file_durably(const std::filesystem::path& path) {
     if (errno == ENOENT) return {};
     return detect::error_from_errno(errno, "removing " + path.string());
   }
+  STACKMGR_PAUSE_POINT("remove.unlinked", path.native());
   if (::fsync(dirfd.get()) != 0) return detect::error_from_errno(errno, "syncing directory " + dir.string());
+  STACKMGR_PAUSE_POINT("remove.dir-synced", path.native());
   return {};
 }
 
