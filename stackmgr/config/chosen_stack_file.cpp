@@ -28,15 +28,19 @@ detect::Result<ChosenStackRead> read_chosen_stack(const std::filesystem::path& f
     }
     return text.error();
   }
-  if (text->find('\0') != std::string::npos) {
+  return parse_chosen_stack(*text, file);
+}
+
+ChosenStackRead parse_chosen_stack(std::string_view text, const std::filesystem::path& file) {
+  if (text.find('\0') != std::string_view::npos) {
     return ChosenStackRead{std::nullopt, unusable(file, "it holds binary data, not a stack name")};
   }
   std::vector<std::string> words;
   std::size_t start = 0;
-  while (start < text->size()) {
-    std::size_t end = text->find('\n', start);
-    if (end == std::string::npos) end = text->size();
-    const std::string line(base::trim(std::string_view(*text).substr(start, end - start)));
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string line(base::trim(text.substr(start, end - start)));
     if (!line.empty() && line.front() != '#') words.push_back(line);
     start = end + 1;
   }
@@ -67,11 +71,13 @@ detect::Status write_chosen_stack(const std::filesystem::path& file, detect::Sta
   if (detect::Status trusted = os::check_trusted(directory, os::TrustedKind::directory, owner); !trusted) {
     return trusted;
   }
-  const std::string content =
-      "# The stack of the last successful 'stackmgr switch'. 'stackmgr start' prefers it to the\n"
-      "# config (see stackmgr.toml's docs). Written by stackmgr; 'stackmgr switch' rewrites it.\n" +
-      std::string(detect::to_string(stack)) + "\n";
-  return modules::write_file_atomically(file, content, 0644);
+  return modules::write_file_atomically(file, chosen_stack_text(stack), 0644);
+}
+
+std::string chosen_stack_text(detect::Stack stack) {
+  return "# The stack of the last successful 'stackmgr switch'. 'stackmgr start' prefers it to the\n"
+         "# config (see stackmgr.toml's docs). Written by stackmgr; 'stackmgr switch' rewrites it.\n" +
+         std::string(detect::to_string(stack)) + "\n";
 }
 
 }  // namespace stackmgr::config
