@@ -12,6 +12,15 @@ namespace {
 
 constexpr std::size_t kMaxStateBytes = 4096;
 
+// A word of the file as a warning may show it: at most 40 bytes, control and non-ASCII bytes as '?'.
+std::string shown(const std::string& word) {
+  std::string text = word.substr(0, 40);
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  return text;
+}
+
 std::string unusable(const std::filesystem::path& file, const std::string& why) {
   return "ignoring " + file.string() + ": " + why +
          "; treating it as if no switch was recorded (run 'stackmgr switch native|klips' to record one)";
@@ -47,17 +56,13 @@ ChosenStackRead parse_chosen_stack(std::string_view text, const std::filesystem:
   if (words.empty())
     return ChosenStackRead{std::nullopt, unusable(file, "it names no stack (empty or truncated)")};
   if (words.size() > 1) {
-    return ChosenStackRead{std::nullopt, unusable(file, "it names more than one stack ('" + words[0] +
-                                                            "', '" + words[1] + "')")};
+    return ChosenStackRead{std::nullopt, unusable(file, "it names more than one stack ('" + shown(words[0]) +
+                                                            "', '" + shown(words[1]) + "')")};
   }
   const auto stack = detect::parse_stack(words.front());
   if (!stack) {
-    std::string shown = words.front().substr(0, 40);
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-    }
-    return ChosenStackRead{std::nullopt,
-                           unusable(file, "'" + shown + "' is not a stack name (native or klips)")};
+    return ChosenStackRead{
+        std::nullopt, unusable(file, "'" + shown(words.front()) + "' is not a stack name (native or klips)")};
   }
   return ChosenStackRead{stack, {}};
 }
