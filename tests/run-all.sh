@@ -38,7 +38,9 @@ stage "installing build and test dependencies"
 "$top/tests/install-deps.sh"
 
 stage "building (warnings are errors)"
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKMGR_WERROR=ON
+# STACKMGR_TEST_PAUSE_POINTS: also the test-only stackmgr-pause-points, for the power-cut test.
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKMGR_WERROR=ON \
+  -DSTACKMGR_TEST_PAUSE_POINTS=ON
 cmake --build "$build" -j "$jobs"
 
 run_stage "lint (clang-format, clang-tidy, shellcheck)" "$top/tests/lint.sh" "$build"

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "modules/planner.hpp"
+#include "stackmgr/base/pause_point.hpp"
 #include "stackmgr/config/chosen_stack_file.hpp"
 #include "stackmgr/switch/journal.hpp"
 
@@ -33,11 +34,13 @@ class JournalingObserver final : public SwitchObserver {
       journal_.phase = "executing";
     }
     save();
+    STACKMGR_PAUSE_POINT("switch.step-started", step_text(step));
     if (next_ != nullptr) next_->step_started(step, phase);
   }
   void step_finished(const modules::StepRecord& record) override {
     const std::string prefix = record.phase == modules::Phase::rollback ? "rollback: " : "";
     journal_.mark_done(prefix + step_text(record.step));
+    STACKMGR_PAUSE_POINT("switch.step-finished", prefix + step_text(record.step));
     if (next_ != nullptr) next_->step_finished(record);
   }
   void keep_after_failed_rollback() {
@@ -190,6 +193,7 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   const bool journaled =
       kind == RunKind::switch_stack && !environment.journal.empty() && !result.plan->already_there();
   if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.planned", detect::to_string(request.target));
     SwitchJournal journal = journal_for(*result.plan, *result.before);
     if (auto written = write_journal(environment.journal, journal); !written) {
       result.status = SwitchStatus::failed;
@@ -212,6 +216,7 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   result.status = SwitchStatus::executed;
   const modules::Outcome outcome = result.report->outcome;
   if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.executed", modules::to_string(outcome));
     if (outcome == modules::Outcome::rollback_failed) {
       journaling->keep_after_failed_rollback();
     } else if (auto removed = remove_journal(environment.journal); !removed) {
@@ -234,6 +239,9 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
       result.warnings.push_back("could not save the module record: " + saved.error().describe() +
                                 "; 'stackmgr stop --unload' will not know what this switch loaded");
     }
+  }
+  if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.finished", modules::to_string(outcome));
   }
   return result;
 }
