@@ -12,7 +12,9 @@
 namespace modules {
 
 // Replaces `path` with `content` atomically (mode `mode`). The directory must exist and must
-// not be a symlink; `path` itself is never followed if it is a symlink (it is replaced).
+// not be a symlink; `path` itself is never followed if it is a symlink (it is replaced). First
+// removes the temporary files that writers which died before their rename (killed, power cut)
+// left in the directory: those whose process is gone or that are older than this boot.
 detect::Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                                      mode_t mode);
 

@@ -369,6 +369,13 @@ ExecutionReport Run::execute(const Plan& plan) {
 
   bool stopped = false;
   for (const Step& step : plan.steps) {
+    if (context_.stop_requested && context_.stop_requested()) {
+      report_.failure =
+          detect::Error{ECANCELED, "a stop was requested before '" + std::string(to_string(step.kind)) +
+                                       (step.module.empty() ? "" : " " + step.module) + "'"};
+      stopped = true;
+      break;
+    }
     if (!perform(step, Phase::forward).succeeded()) {
       stopped = true;
       break;

@@ -10,6 +10,9 @@
 // - Removes wait (bounded) for going modules; a busy module is a failure naming its holders.
 // - It stops at the first failure or refusal and rolls back to the start state: it unloads
 //   what the run loaded, restores the guard, and reloads what it unloaded, in a safe order.
+// - A stop request (ExecutorContext::stop_requested) is honoured between two plan steps, as a
+//   failure of the next one: the run rolls back and reports rolled_back. A step under way is
+//   never cut short, and the rollback itself is never interrupted.
 
 #include <chrono>
 #include <functional>
@@ -94,6 +97,7 @@ struct ExecutorContext {
   const ProcessHolderLookup* holders = nullptr;  // names processes in busy failures, optional
   StepObserver* observer = nullptr;              // optional
   ExecutorTimeouts timeouts{};
+  std::function<bool()> stop_requested{};  // optional; asked before every plan step
 };
 
 // Runs `plan` with the guarantees above. Never throws for kernel conditions; they are in the

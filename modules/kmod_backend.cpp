@@ -116,16 +116,19 @@ KmodBackend::KmodBackend(detect::HostRoot root, std::string release)
     return;
   }
   not_found_is_absent_ = readable(modules_dir_ + "/modules.builtin.bin");
-
-  std::vector<const char*> config;
   if (!root_.is_real_root()) {
     for (const char* dir : {"etc/modprobe.d", "run/modprobe.d", "usr/local/lib/modprobe.d", "lib/modprobe.d",
                             "usr/lib/modprobe.d"}) {
       config_dirs_.push_back(root_.path(dir).string());
     }
-    for (const std::string& dir : config_dirs_) config.push_back(dir.c_str());
-    config.push_back(nullptr);
   }
+  open_context();
+}
+
+void KmodBackend::open_context() {
+  std::vector<const char*> config;
+  for (const std::string& dir : config_dirs_) config.push_back(dir.c_str());
+  if (!config.empty()) config.push_back(nullptr);
   ctx_.reset(kmod_new(modules_dir_.c_str(), config.empty() ? nullptr : config.data()));
   if (!ctx_) {
     index_problem_ = "libkmod could not open " + modules_dir_;
@@ -133,6 +136,10 @@ KmodBackend::KmodBackend(detect::HostRoot root, std::string release)
   }
   kmod_set_log_fn(ctx_.get(), log_to_spdlog, nullptr);
   kmod_set_log_priority(ctx_.get(), spdlog::should_log(spdlog::level::debug) ? LOG_INFO : LOG_ERR);
+}
+
+void KmodBackend::refresh() {
+  if (ctx_ && kmod_validate_resources(ctx_.get()) != KMOD_RESOURCES_OK) open_context();
 }
 
 KmodBackend::~KmodBackend() = default;

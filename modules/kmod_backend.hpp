@@ -40,6 +40,10 @@ class KmodBackend final : public ModuleBackend {
   // Unloads `name` only, without waiting. EAGAIN/EBUSY: in use; ENOENT: not loaded.
   detect::Status remove(std::string_view name) override;
 
+  // Reopens libkmod when its configuration (modprobe.d) or the module index changed since it
+  // was read, so a long-running supervisor sees a blacklist added after it started.
+  void refresh();
+
   // Why lookups cannot trust the index ("" when they can), for notes and messages.
   [[nodiscard]] const std::string& index_problem() const { return index_problem_; }
   // The modules directory libkmod reads.
@@ -49,6 +53,7 @@ class KmodBackend final : public ModuleBackend {
   struct KmodUnref {
     void operator()(kmod_ctx* ctx) const;
   };
+  void open_context();
 
   detect::HostRoot root_;
   std::string release_;

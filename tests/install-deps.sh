@@ -19,6 +19,8 @@ PACKAGES=(
   jq util-linux procps
   # packaging: the .deb, lintian, the debootstrapped root, the unit, man page and completion
   debhelper dpkg-dev fakeroot lintian debootstrap systemd man-db bash-completion python3
+  # the e2e system test: the disk image (mke2fs -d), NSS dbs, the driver, qcow2 overlays
+  e2fsprogs libnss3-tools python3 qemu-utils
   # doctor: iptables-save for the ipsecN firewall-rule check on the real host
   iptables
 )

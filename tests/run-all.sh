@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test stackmgr has, from a fresh Debian 12 machine: installs what it needs, builds,
 # then runs lint, the unit tests (plain and under ASan/UBSan), the fuzzers for a bounded time,
-# the real-daemon tests, the packaging tests, the real-kernel suite in qemu, and the benchmarks.
+# the real-daemon tests, the packaging tests, the real-kernel suite in qemu, the end-to-end system
+# test, and the benchmarks.
 # This is the README's test command; CI (.ci/run) calls it. Needs root (apt-get, namespaces,
 # module loading in the guest). Exit status: 0 only when every stage passed.
 set -euo pipefail
@@ -11,7 +12,7 @@ build=${STACKMGR_BUILD_DIR:-$top/build/test}
 asan_build=${STACKMGR_ASAN_BUILD_DIR:-$top/build/asan}
 jobs=$(nproc)
 # Unit tests are everything not in one of the slower labelled suites.
-not_unit="^(vm|pluto|packaging|bench)$"
+not_unit="^(vm|pluto|packaging|bench|e2e)$"
 
 stage() { printf '\n=== %s ===\n' "$*"; }
 failed=()
@@ -37,7 +38,9 @@ stage "installing build and test dependencies"
 "$top/tests/install-deps.sh"
 
 stage "building (warnings are errors)"
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKMGR_WERROR=ON
+# STACKMGR_TEST_PAUSE_POINTS: also the test-only stackmgr-pause-points, for the power-cut test.
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKMGR_WERROR=ON \
+  -DSTACKMGR_TEST_PAUSE_POINTS=ON
 cmake --build "$build" -j "$jobs"
 
 run_stage "lint (clang-format, clang-tidy, shellcheck)" "$top/tests/lint.sh" "$build"
@@ -60,6 +63,12 @@ run_stage "packaging (.deb, lintian, install/upgrade/purge in a Debian root)" \
 # The guest's benchmark (labels vm and bench) runs once, with the benchmarks.
 run_stage "real-kernel suite (Debian kernel in qemu)" \
   ctest --test-dir "$build" --output-on-failure -j "$jobs" -L vm -LE bench --no-tests=error
+# A Debian 12 system booted with systemd under qemu: apt installs the .deb the packaging stage
+# built (-FS: not rebuilt here), and an IPsec tunnel to a second guest lives through switches,
+# reboot, kill -9, upgrade and purge (docs/e2e.md). Never skipped: it fails when it cannot run.
+# Verbose: the image build's cold or warm time, every step's raw output and the FACT lines.
+run_stage "end-to-end system (Debian 12 with systemd in qemu, stackmgr from its .deb, a real tunnel)" \
+  ctest --test-dir "$build" --verbose -L e2e -FS stackmgr_deb --no-tests=error
 run_stage "benchmarks (ratios against baselines measured in the same run)" \
   ctest --test-dir "$build" --output-on-failure -L bench --no-tests=error
 

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "stackmgr/base/exit_codes.hpp"
 #include "stackmgr/base/host_failure.hpp"
@@ -137,6 +138,9 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
     }
     notifiers->add(std::make_unique<DaemonModeNotifier>(std::move(*pipe)));
   }
+  const std::chrono::microseconds watchdog = supervisor::systemd_watchdog_interval();
+  std::optional<supervisor::WatchdogKeepalive> keepalive;  // until the supervisor's loop pings
+  if (watchdog.count() > 0) keepalive.emplace(*notifiers, watchdog / 2);
 
   if (auto unrecovered =
           switching::recover_on_host(detect::HostRoot(global.root), *config)) {  // an interrupted switch
@@ -157,19 +161,19 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
   supervisor::SupervisorHost host{
       spawner,
       *notifiers,
-      [&stack_host](detect::Stack stack,
-                    const std::function<void(base::LogLevel, const std::string&)>& report) {
-        return switching::make_stack_ready(stack, stack_host.context(report));
+      [&stack_host](detect::Stack stack, const supervisor::SupervisorHost::Report& report,
+                    const supervisor::SupervisorHost::StopRequested& stop_requested) {
+        return switching::make_stack_ready(stack, stack_host.context(report, stop_requested));
       },
       [] { return os::flush_xfrm(); },
-      [&stack_host](const std::function<void(base::LogLevel, const std::string&)>& report) {
-        return switching::unload_own_modules(stack_host.context(report));
+      [&stack_host](const supervisor::SupervisorHost::Report& report,
+                    const supervisor::SupervisorHost::StopRequested& stop_requested) {
+        return switching::unload_own_modules(stack_host.context(report, stop_requested));
       },
       [&stack_host] { return supervisor::kernel_status_json(stack_host.detect()); },
   };
   supervisor::SupervisorSetup setup{*config, *resolved.stack, resolved.explanation, resolved.source};
-  auto created = supervisor::Supervisor::create(std::move(setup), std::move(host),
-                                                supervisor::systemd_watchdog_interval());
+  auto created = supervisor::Supervisor::create(std::move(setup), std::move(host), watchdog);
   if (!created) {
     pid_file.remove();
     return fail_to_start(created.error(), "cannot start the supervisor: ");
@@ -183,6 +187,7 @@ int run_start(const GlobalOptions& global, const StartOptions& options) {
              !watching) {
     spdlog::warn("cannot watch kernel modules: {}", watching.error().describe());
   }
+  keepalive.reset();  // the loop pings from here on, the first time within half the interval
   const int exit_code = supervisor->run();
   supervisor.reset();
   // A clean stop leaves no pid file; a failed run keeps it, so `status` reports "dead".

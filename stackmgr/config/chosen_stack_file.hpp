@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "detect/error.hpp"
 #include "detect/stack.hpp"
@@ -25,6 +26,13 @@ struct ChosenStackRead {
 // not be trusted (check_trusted with `owner`) or cannot be read: Exit::config.
 detect::Result<ChosenStackRead> read_chosen_stack(const std::filesystem::path& file,
                                                   uid_t owner = os::kRootUid);
+
+// Parses the state file's text as read from `file` (named in the warning): no file access. One
+// stack name and '#' comment lines give the stack; anything else gives a warning instead.
+ChosenStackRead parse_chosen_stack(std::string_view text, const std::filesystem::path& file);
+
+// The text write_chosen_stack() writes for `stack`: two comment lines and the stack's name.
+std::string chosen_stack_text(detect::Stack stack);
 
 // Records `stack` atomically: a temp file in the same directory, fsync, rename over `file`,
 // fsync of the directory. Mode 0644. Creates the directory (and missing parents, 0755) when

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace stackmgr::control {
@@ -56,8 +57,8 @@ detect::Result<ControlRequest> parse_control_request(std::string_view line) {
   if (parsed.is_discarded()) return protocol_error("malformed request: not one line of JSON");
   if (!parsed.is_object()) return protocol_error("malformed request: expected a JSON object");
   auto version = parsed.find("v");
-  if (version != parsed.end() &&
-      (!version->is_number_integer() || version->get<int>() != kControlProtocolVersion)) {
+  // Compared as JSON numbers: get<int>() would wrap 4294967297 around to 1.
+  if (version != parsed.end() && (!version->is_number_integer() || *version != kControlProtocolVersion)) {
     return protocol_error("unsupported protocol version: this supervisor speaks v" +
                           std::to_string(kControlProtocolVersion));
   }
@@ -126,31 +127,39 @@ detect::Result<ControlReply> parse_control_reply(std::string_view line) {
       !parsed["type"].is_string()) {
     return protocol_error("the supervisor sent a malformed reply line");
   }
-  // The other end may be anything that listens on the socket: a member of the wrong type is
-  // malformed, never an exception.
-  const auto string_member = [&parsed](const char* key, const char* fallback) -> std::optional<std::string> {
-    if (!parsed.contains(key)) return fallback;
-    if (!parsed[key].is_string()) return std::nullopt;
-    return parsed[key].get<std::string>();
+  // Fields of the wrong type are errors, never exceptions: json::value() throws on them.
+  const auto text_field = [&parsed](const char* key, std::string fallback) -> std::optional<std::string> {
+    const auto found = parsed.find(key);
+    if (found == parsed.end()) return fallback;
+    if (!found->is_string()) return std::nullopt;
+    return found->get<std::string>();
   };
   ControlReply reply;
   const std::string type = parsed["type"].get<std::string>();
-  const auto message = string_member("message", "");
-  const auto level = string_member("level", "info");
-  if (!message || !level || (parsed.contains("ok") && !parsed["ok"].is_boolean())) {
-    return protocol_error("the supervisor sent a reply line with a malformed member");
-  }
+  const auto message = text_field("message", "");
+  if (!message) return protocol_error("the supervisor sent a reply whose message is not text");
   reply.message = *message;
   if (type == "progress") {
+    const auto level = text_field("level", "info");
+    if (!level) return protocol_error("the supervisor sent a progress line whose level is not text");
     reply.level = *level;
     return reply;
   }
-  if (type != "result" || !parsed.contains("exit") || !parsed["exit"].is_number_integer()) {
-    return protocol_error("the supervisor sent a reply of unknown type '" + type + "'");
+  const auto exit_code = parsed.find("exit");
+  if (type != "result" || exit_code == parsed.end() || !exit_code->is_number_integer()) {
+    return protocol_error("the supervisor sent a reply of unknown type '" + type.substr(0, 64) + "'");
   }
+  // An exit status is 0..255; a wider number must not wrap around to 0, "done".
+  if (*exit_code < 0 || *exit_code > 255) {
+    return protocol_error("the supervisor sent a result with exit status " + exit_code->dump() +
+                          ", outside 0..255");
+  }
+  const auto ok = parsed.find("ok");
+  if (ok != parsed.end() && !ok->is_boolean())
+    return protocol_error("the supervisor sent a result whose 'ok' is not true or false");
   reply.final = true;
-  reply.exit_code = parsed["exit"].get<int>();
-  reply.ok = parsed.value("ok", false);
+  reply.exit_code = exit_code->get<int>();
+  reply.ok = ok != parsed.end() && ok->get<bool>();
   if (parsed.contains("data")) reply.data = parsed["data"];
   return reply;
 }

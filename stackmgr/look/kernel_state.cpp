@@ -316,6 +316,8 @@ std::string_view to_string(PolicyDirection direction) {
     case PolicyDirection::in: return "in";
     case PolicyDirection::out: return "out";
     case PolicyDirection::fwd: return "fwd";
+    case PolicyDirection::socket_in: return "socket in";
+    case PolicyDirection::socket_out: return "socket out";
     case PolicyDirection::unknown: return "unknown";
   }
   return "unknown";
@@ -359,6 +361,8 @@ KernelState state_from_xfrm(const os::XfrmDump& dump) {
       case os::XfrmDirection::in: view.direction = PolicyDirection::in; break;
       case os::XfrmDirection::out: view.direction = PolicyDirection::out; break;
       case os::XfrmDirection::fwd: view.direction = PolicyDirection::fwd; break;
+      case os::XfrmDirection::socket_in: view.direction = PolicyDirection::socket_in; break;
+      case os::XfrmDirection::socket_out: view.direction = PolicyDirection::socket_out; break;
       case os::XfrmDirection::unknown: view.direction = PolicyDirection::unknown; break;
     }
     if (policy.action == os::XfrmAction::block)

@@ -28,7 +28,9 @@ struct ViewSubnet {
 // "10.0.0.0/24", "10.0.0.0/24 port 80", "any".
 std::string to_string(const ViewSubnet& subnet);
 
-enum class PolicyDirection { in, out, fwd, unknown };  // KLIPS eroutes are all outbound
+// KLIPS eroutes are all outbound; socket_in/socket_out are XFRM policies of one socket (a keying
+// daemon's bypass for its own IKE traffic).
+enum class PolicyDirection { in, out, fwd, socket_in, socket_out, unknown };
 enum class PolicyAction {
   ipsec,   // protect with the SAs in `uses`
   pass,    // let through in the clear (XFRM allow without templates; %pass, %passthrough)

@@ -54,7 +54,8 @@ std::string seconds(std::chrono::milliseconds duration) {
 }  // namespace
 
 detect::Result<Lock> Lock::acquire(const std::filesystem::path& path, LockWait wait,
-                                   std::chrono::milliseconds timeout, const WaitingCallback& waiting) {
+                                   std::chrono::milliseconds timeout, const WaitingCallback& waiting,
+                                   const GiveUp& give_up) {
   // The lock lives in run_dir, a directory of stackmgr's own.
   if (detect::Status status = prepare_private_directory(path.parent_path(), "paths.run_dir"); !status)
     return status.error();
@@ -89,6 +90,10 @@ detect::Result<Lock> Lock::acquire(const std::filesystem::path& path, LockWait w
       return detect::Error{EWOULDBLOCK, "busy: " + holder_text(holder) + " still holds " + path.string() +
                                             " after waiting " + seconds(timeout) +
                                             "; try again later, or wait longer with --timeout SEC"};
+    }
+    if (give_up && give_up()) {
+      return detect::Error{ECANCELED,
+                           "stopped waiting for " + holder_text(holder) + " to release " + path.string()};
     }
     if (!told && waiting) waiting(holder);
     told = true;

@@ -26,13 +26,17 @@ class Lock {
   // Called once when the lock is found taken and the caller starts waiting (pid when known).
   using WaitingCallback = std::function<void(std::optional<pid_t> holder)>;
 
+  // Asked while waiting; true gives up the wait.
+  using GiveUp = std::function<bool()>;
+
   // Takes the lock on `path`, creating its directory (run_dir: prepare_private_directory) when
   // missing. Refuses a directory stackmgr would not have made, and a file that is a symlink,
   // not owned by this user, or writable by group or others (code 0, a message saying how to
-  // fix it). Busy: code EWOULDBLOCK and a message
-  // naming the holder's pid when known. Other failures carry the OS's errno.
+  // fix it). Busy: code EWOULDBLOCK and a message naming the holder's pid when known. Given up
+  // (`give_up` said so): ECANCELED. Other failures carry the OS's errno.
   static detect::Result<Lock> acquire(const std::filesystem::path& path, LockWait wait,
-                                      std::chrono::milliseconds timeout, const WaitingCallback& waiting = {});
+                                      std::chrono::milliseconds timeout, const WaitingCallback& waiting = {},
+                                      const GiveUp& give_up = {});
 
   Lock(Lock&& other) noexcept;
   Lock& operator=(Lock&& other) noexcept;

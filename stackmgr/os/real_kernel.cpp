@@ -23,6 +23,7 @@ RealKernel::RealKernel(detect::HostRoot root, detect::Catalog catalog)
 RealKernel::~RealKernel() = default;
 
 detect::Snapshot RealKernel::detect() const {
+  backend_->refresh();
   return detect::detect_host(detect::DetectInputs{root_, *backend_, *net_, catalog_});
 }
 

@@ -24,7 +24,8 @@ class RealKernel {
   RealKernel& operator=(const RealKernel&) = delete;
   ~RealKernel();
 
-  // Reads the host now (detect::detect_host through this bundle's boundaries).
+  // Reads the host now (detect::detect_host through this bundle's boundaries), after libkmod
+  // has re-read its configuration if it changed.
   [[nodiscard]] detect::Snapshot detect() const;
 
   [[nodiscard]] const detect::HostRoot& root() const { return root_; }

@@ -284,6 +284,8 @@ std::string_view to_string(XfrmDirection direction) {
     case XfrmDirection::in: return "in";
     case XfrmDirection::out: return "out";
     case XfrmDirection::fwd: return "fwd";
+    case XfrmDirection::socket_in: return "socket in";
+    case XfrmDirection::socket_out: return "socket out";
     case XfrmDirection::unknown: return "unknown";
   }
   return "unknown";
@@ -408,6 +410,8 @@ detect::Result<XfrmPolicy> parse_xfrm_policy(const void* message, std::size_t le
     case XFRM_POLICY_IN: policy.direction = XfrmDirection::in; break;
     case XFRM_POLICY_OUT: policy.direction = XfrmDirection::out; break;
     case XFRM_POLICY_FWD: policy.direction = XfrmDirection::fwd; break;
+    case XFRM_POLICY_MAX + XFRM_POLICY_IN: policy.direction = XfrmDirection::socket_in; break;
+    case XFRM_POLICY_MAX + XFRM_POLICY_OUT: policy.direction = XfrmDirection::socket_out; break;
     default: policy.direction = XfrmDirection::unknown; break;
   }
   policy.action = fixed.action == XFRM_POLICY_ALLOW   ? XfrmAction::allow
@@ -463,7 +467,9 @@ detect::Result<XfrmCounts> count_xfrm() {
   XfrmCounts counts;
   counts.sas = dump->sas.size();
   for (const auto& policy : dump->policies) {
-    if (policy.type == XfrmPolicyType::sub)
+    if (policy.direction == XfrmDirection::socket_in || policy.direction == XfrmDirection::socket_out)
+      ++counts.socket_policies;
+    else if (policy.type == XfrmPolicyType::sub)
       ++counts.sub_policies;
     else
       ++counts.main_policies;

@@ -17,7 +17,9 @@
 namespace stackmgr::os {
 
 enum class XfrmMode { transport, tunnel, route_optimization, in_trigger, beet, unknown };
-enum class XfrmDirection { in, out, fwd, unknown };
+// socket_in and socket_out: a policy attached to one socket (setsockopt IP_XFRM_POLICY), such
+// as the bypass pluto sets on its own IKE sockets; the kernel dumps them as XFRM_POLICY_MAX + dir.
+enum class XfrmDirection { in, out, fwd, socket_in, socket_out, unknown };
 enum class XfrmAction { allow, block, unknown };
 enum class XfrmPolicyType { main, sub };
 
@@ -96,8 +98,9 @@ struct XfrmDump {
 
 struct XfrmCounts {
   std::size_t sas = 0;
-  std::size_t main_policies = 0;
+  std::size_t main_policies = 0;  // global policies (tunnels, traps, bypasses), not per socket
   std::size_t sub_policies = 0;
+  std::size_t socket_policies = 0;  // per-socket policies: a keying daemon's own, not tunnels
 };
 
 // Parse one netlink message (header included) of type XFRM_MSG_NEWSA / XFRM_MSG_NEWPOLICY,

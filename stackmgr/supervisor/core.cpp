@@ -37,6 +37,7 @@ class Step {
   void handle(const StopRequested& event);
   void handle(const SignalReceived& event);
   void handle(const SwitchRequested& event);
+  void handle(const ModulesUnloaded& event);
   void handle(const ModuleEvent& event);
 
  private:
@@ -61,6 +62,10 @@ class Step {
   void daemon_died(const os::ProcessExit& how);
   void begin_stop();
   void after_daemon_stopped();
+  void stop_after_module_work(const StackPrepared& event);
+  [[nodiscard]] bool changing_modules() const {
+    return state_.phase == Phase::preparing_stack || state_.phase == Phase::switching;
+  }
   void fail(int exit_code, const std::string& why);
   void switch_progress(SwitchStage stage, int exit_code = 0, std::string message = {});
   void switch_step_failed(int exit_code, const std::string& message);
@@ -88,7 +93,11 @@ void Step::handle(const Begin& event) {
 }
 
 void Step::handle(const StackPrepared& event) {
-  if (state_.phase != Phase::preparing_stack && state_.phase != Phase::switching) return;
+  if (!changing_modules()) return;
+  if (state_.stop_pending) {
+    stop_after_module_work(event);
+    return;
+  }
   if (!event.ok) {
     if (state_.phase == Phase::switching && state_.switching) {
       switch_step_failed(event.exit_code, event.message);
@@ -318,10 +327,45 @@ void Step::after_daemon_stopped() {
     return;
   }
   flush_if_native();
-  if (state_.unload_on_stop) actions_.emplace_back(UnloadOwnModules{});
+  if (state_.unload_on_stop) {
+    state_.phase = Phase::unloading;
+    actions_.emplace_back(UnloadOwnModules{});
+    return;
+  }
   state_.phase = Phase::stopped;
   state_.exit_code = 0;
   report(base::LogLevel::info, "stopped");
+  actions_.emplace_back(Finish{0});
+}
+
+// The module work that a stop interrupted is over (finished, or stopped at a step and rolled
+// back): say where the kernel is, end the switch it belonged to, then stop.
+void Step::stop_after_module_work(const StackPrepared& event) {
+  state_.stop_pending = false;
+  const std::string name(detect::to_string(state_.stack));
+  if (event.ok) {
+    state_.active_stack = state_.stack;
+    report(base::LogLevel::info, "the module work finished before the stop took effect: " + event.message);
+  } else {
+    report(base::LogLevel::warn, "the module work stopped: " + event.message);
+  }
+  if (state_.switching) {
+    const std::string to(detect::to_string(state_.switching->to));
+    switch_progress(SwitchStage::interrupted, event.ok ? code(base::Exit::ok) : event.exit_code,
+                    "a stop request interrupted the switch to " + to + ": " +
+                        (event.ok ? "the " + name + " stack is live, but no daemon was started on it"
+                                  : event.message + "; the next 'stackmgr start' recovers from the journal"));
+    state_.switching.reset();
+  }
+  begin_stop();
+}
+
+void Step::handle(const ModulesUnloaded& event) {
+  if (state_.phase != Phase::unloading) return;
+  state_.phase = Phase::stopped;
+  state_.exit_code = 0;
+  report(event.ok ? base::LogLevel::info : base::LogLevel::error,
+         "stopped" + (event.ok ? "" : ": " + event.message));
   actions_.emplace_back(Finish{0});
 }
 
@@ -391,7 +435,21 @@ void Step::fail(int exit_code, const std::string& why) {
 }
 
 void Step::handle(const StopRequested& event) {
-  if (finished()) return;
+  if (finished() || state_.phase == Phase::unloading) return;
+  if (changing_modules()) {  // modules are changing off the loop: stop at their next step
+    state_.unload_on_stop = state_.unload_on_stop || event.unload;
+    if (state_.stop_pending) {
+      report(base::LogLevel::info, "already stopping: waiting for the module step under way to end");
+      return;
+    }
+    state_.stop_pending = true;
+    state_.switch_target.reset();
+    notify(NotifyKind::stopping);
+    report(base::LogLevel::info,
+           "stopping once the module step under way has ended; what this change did is rolled back");
+    actions_.emplace_back(CancelModuleWork{});
+    return;
+  }
   state_.unload_on_stop = state_.unload_on_stop || event.unload;
   state_.switch_target.reset();
   if (state_.switching) {
@@ -412,7 +470,7 @@ void Step::handle(const SignalReceived& event) {
     return;
   }
   if (event.signo != SIGTERM && event.signo != SIGINT) return;
-  if (finished()) return;
+  if (finished() || state_.phase == Phase::unloading) return;
   if (state_.phase == Phase::stopping && !state_.daemon.kill_sent && state_.daemon.pid != 0) {
     state_.daemon.kill_sent = true;
     state_.deadline = now_ + policy_.kill_timeout;
@@ -471,6 +529,7 @@ std::string_view to_string(Phase phase) {
     case Phase::running: return "running";
     case Phase::backoff: return "backoff";
     case Phase::stopping: return "stopping";
+    case Phase::unloading: return "unloading";
     case Phase::failed: return "failed";
     case Phase::stopped: return "stopped";
   }
@@ -524,6 +583,7 @@ std::string status_line(const SupervisionPolicy& policy, const State& state) {
              (state.daemon.restarts > 0 ? " (restarts: " + std::to_string(state.daemon.restarts) + ")" : "");
     case Phase::backoff: return stack + ", " + policy.daemon_name + " died; restarting";
     case Phase::stopping: return stack + ", stopping " + policy.daemon_name;
+    case Phase::unloading: return stack + ", unloading the modules stackmgr loaded";
     case Phase::failed: return "failed: " + state.failure;
     case Phase::stopped: return "stopped";
   }

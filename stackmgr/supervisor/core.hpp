@@ -57,6 +57,7 @@ enum class Phase {
   running,          // the daemon is ready (or no daemon is configured)
   backoff,          // the daemon died; waiting to restart it
   stopping,         // SIGTERM (then SIGKILL) sent; waiting for the daemon to exit
+  unloading,        // stop --unload: the daemon is gone; unloading what stackmgr loaded
   failed,           // gave up: stack refused, crash loop, no-restart code, daemon missing
   stopped,          // stopped on request
 };
@@ -92,6 +93,7 @@ struct State {
   std::optional<base::SteadyTime> watchdog_due;
   bool announced_ready = false;                // READY=1 went to systemd
   bool unload_on_stop = false;                 // stop --unload
+  bool stop_pending = false;                   // a stop came while modules change: stop once they are done
   std::optional<detect::Stack> switch_target;  // a switch waits for the daemon to stop
   std::optional<SwitchInFlight> switching;     // an admin's switch, until it ends
   std::string failure;                         // why phase == failed
@@ -132,21 +134,30 @@ struct SignalReceived {
 struct SwitchRequested {  // stop the daemon, prepare `target`, start again
   detect::Stack target = detect::Stack::native;
 };
+struct ModulesUnloaded {  // result of UnloadOwnModules
+  bool ok = true;
+  int exit_code = 0;
+  std::string message;
+};
 struct ModuleEvent {  // a kernel module appeared or went away (libudev)
   std::string module;
   bool added = true;
 };
 
-using Event = std::variant<Begin, StackPrepared, DaemonSpawned, SpawnFailed, DaemonReady, ProcessExited,
-                           TimerFired, StopRequested, SignalReceived, SwitchRequested, ModuleEvent>;
+using Event =
+    std::variant<Begin, StackPrepared, DaemonSpawned, SpawnFailed, DaemonReady, ProcessExited, TimerFired,
+                 StopRequested, SignalReceived, SwitchRequested, ModulesUnloaded, ModuleEvent>;
 
 // --- actions -----------------------------------------------------------------------------
 
+// Module work (PrepareStack, UnloadOwnModules) runs off the event loop: the loop keeps serving
+// the watchdog, status requests and signals, and feeds the result back when the work is done.
 struct PrepareStack {  // detect, plan, load/verify; answer with StackPrepared
   detect::Stack stack = detect::Stack::native;
 };
-struct FlushKernel {};  // empty the native SAD and SPD (XFRM netlink, never PF_KEY)
-struct SpawnDaemon {    // fork/exec the daemon for `stack`; answer DaemonSpawned/SpawnFailed
+struct CancelModuleWork {};  // the module work under way stops at its next step and rolls back
+struct FlushKernel {};       // empty the native SAD and SPD (XFRM netlink, never PF_KEY)
+struct SpawnDaemon {         // fork/exec the daemon for `stack`; answer DaemonSpawned/SpawnFailed
   detect::Stack stack = detect::Stack::native;
 };
 struct SignalDaemon {
@@ -159,7 +170,7 @@ struct NotifySystem {  // sd_notify to systemd (and the --daemon parent for `rea
   NotifyKind kind = NotifyKind::status;
   std::string status;  // STATUS= text; empty for watchdog
 };
-struct UnloadOwnModules {};  // stop --unload: plan_unload_own with the module record
+struct UnloadOwnModules {};  // stop --unload: plan_unload_own with the module record; answer ModulesUnloaded
 struct CheckStack {};        // re-detect and compare with the chosen stack
 struct Report {              // a message for the log and for control clients waiting on this operation
   base::LogLevel level = base::LogLevel::info;
@@ -190,8 +201,8 @@ struct Finish {  // leave the event loop; the process exits with `exit_code`
   int exit_code = 0;
 };
 
-using Action = std::variant<PrepareStack, FlushKernel, SpawnDaemon, SignalDaemon, NotifySystem,
-                            UnloadOwnModules, CheckStack, Report, Finish, SwitchProgress>;
+using Action = std::variant<PrepareStack, CancelModuleWork, FlushKernel, SpawnDaemon, SignalDaemon,
+                            NotifySystem, UnloadOwnModules, CheckStack, Report, Finish, SwitchProgress>;
 
 struct Transition {
   State state;

@@ -18,7 +18,7 @@ RealStackHost::RealStackHost(const detect::HostRoot& root, const config::Config&
     : config_(config), kernel_(root, config.catalog) {}
 
 switching::StackReadyContext RealStackHost::context(
-    std::function<void(base::LogLevel, const std::string&)> report) {
+    std::function<void(base::LogLevel, const std::string&)> report, std::function<bool()> stop_requested) {
   switching::StackReadyContext context{config_};
   context.detect = [this] { return detect(); };
   context.backend = &kernel_.backend();
@@ -26,6 +26,7 @@ switching::StackReadyContext RealStackHost::context(
   context.clock = &kernel_.clock();
   context.holders = &kernel_.holders();
   context.report = std::move(report);
+  context.stop_requested = std::move(stop_requested);
   return context;
 }
 
@@ -50,7 +51,8 @@ nlohmann::json kernel_status_json(const detect::Snapshot& snapshot) {
     status["kernel"] = {{"sas", counts->sas},
                         {"policies", counts->main_policies + counts->sub_policies},
                         {"main_policies", counts->main_policies},
-                        {"sub_policies", counts->sub_policies}};
+                        {"sub_policies", counts->sub_policies},
+                        {"socket_policies", counts->socket_policies}};
   } else {
     status["kernel"] = {{"error", counts.error().describe()}};
   }

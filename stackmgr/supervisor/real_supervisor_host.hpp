@@ -24,9 +24,11 @@ detect::Status prepare_run_dir(const config::PathsConfig& paths);
 class RealStackHost {
  public:
   RealStackHost(const detect::HostRoot& root, const config::Config& config);
-  // A context whose progress goes to `report`; valid while this object lives.
+  // A context whose progress goes to `report` and whose work stops at the next step once
+  // `stop_requested` says so; valid while this object lives.
   [[nodiscard]] switching::StackReadyContext context(
-      std::function<void(base::LogLevel, const std::string&)> report);
+      std::function<void(base::LogLevel, const std::string&)> report,
+      std::function<bool()> stop_requested = {});
   [[nodiscard]] detect::Snapshot detect() const { return kernel_.detect(); }
 
  private:

@@ -79,9 +79,12 @@ detect::Result<std::unique_ptr<Supervisor>> Supervisor::create(SupervisorSetup s
   static_cast<void>(signal(SIGPIPE, SIG_IGN));  // cannot fail for a valid signal number
   auto signals = os::SignalSource::create({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
   if (!signals) return signals.error();
+  auto worker = ModuleWorker::create();  // after the signals are blocked: the thread inherits the mask
+  if (!worker) return worker.error();
   SupervisionPolicy policy = supervision_policy(setup.config, setup.stack, watchdog_interval);
   std::unique_ptr<Supervisor> supervisor(new Supervisor(std::move(setup), std::move(host), std::move(policy),
                                                         std::move(loop).value(), std::move(signals).value()));
+  supervisor->worker_ = std::move(worker).value();
   if (auto opened = supervisor->open_sockets(); !opened) return opened.error();
   return supervisor;
 }
@@ -95,6 +98,7 @@ Supervisor::Supervisor(SupervisorSetup setup, SupervisorHost host, SupervisionPo
       signals_(std::move(signals)) {}
 
 Supervisor::~Supervisor() {
+  if (worker_) loop_.unwatch(worker_->fd());
   if (watch_) loop_.unwatch(watch_->fd());
   for (auto& [fd, owned] : outputs_) loop_.unwatch(fd);
   if (notify_) loop_.unwatch(notify_->fd());
@@ -110,6 +114,9 @@ detect::Status Supervisor::open_sockets() {
     return watched.error();
   }
   if (auto watched = loop_.watch(signals_.fd(), EPOLLIN, [this](std::uint32_t) { on_signals(); }); !watched) {
+    return watched.error();
+  }
+  if (auto watched = loop_.watch(worker_->fd(), EPOLLIN, [this](std::uint32_t) { on_worker(); }); !watched) {
     return watched.error();
   }
   auto control = control::ControlServer::listen(
@@ -132,6 +139,12 @@ int Supervisor::run() {
     }
   }
   int exit_code = finished_.value_or(code(base::Exit::internal));
+  if (working()) {  // a watch reload still runs: it stops at its next step, rolled back
+    worker_->stop_submitted();
+    loop_.unwatch(worker_->fd());
+    worker_.reset();
+    work_.clear();
+  }
   if (watch_stopped_ && exit_code == 0) exit_code = watch_exit_;
   json final_status = status_document();
   final_status["supervisor"]["running"] = false;
@@ -168,7 +181,6 @@ void Supervisor::feed(const Event& event) {
 }
 
 void Supervisor::perform(const Action& action) {
-  auto report = [this](base::LogLevel level, const std::string& message) { progress(level, message); };
   if (const auto* prepare = std::get_if<PrepareStack>(&action)) {
     if (prepare->stack != setup_.stack) {  // a switch (or its rollback) moves the daemon
       setup_.stack = prepare->stack;
@@ -176,9 +188,14 @@ void Supervisor::perform(const Action& action) {
       setup_.stack_explanation = "chosen by 'stackmgr switch'";
       policy_ = supervision_policy(setup_.config, prepare->stack, policy_.watchdog_interval);
     }
-    const switching::StackOutcome outcome = host_.prepare(prepare->stack, report);
-    if (watch_) watch_->mark_own_change();
-    feed(StackPrepared{outcome.ok(), outcome.exit_code, outcome.message});
+    const detect::Stack stack = prepare->stack;
+    submit_work(Work{WorkKind::prepare, stack,
+                     "making the " + std::string(detect::to_string(stack)) + " stack ready"},
+                [this, stack](const ModuleWorker::Report& work_report, const std::function<bool()>& stop) {
+                  return host_.prepare(stack, work_report, stop);
+                });
+  } else if (std::holds_alternative<CancelModuleWork>(action)) {
+    worker_->stop_submitted();
   } else if (std::holds_alternative<FlushKernel>(action)) {
     if (auto flushed = host_.flush(); !flushed) {
       progress(base::LogLevel::warn, "could not flush the native SAD/SPD: " + flushed.error().describe());
@@ -202,13 +219,16 @@ void Supervisor::perform(const Action& action) {
       case NotifyKind::watchdog: host_.notifier.watchdog(); break;
     }
   } else if (std::holds_alternative<UnloadOwnModules>(action)) {
-    const switching::StackOutcome outcome = host_.unload_own(report);
-    progress(outcome.ok() ? base::LogLevel::info : base::LogLevel::error, outcome.message);
-    for (const auto& warning : outcome.warnings) progress(base::LogLevel::warn, warning);
-    if (!outcome.ok() && cleanup_exit_ == 0) cleanup_exit_ = outcome.exit_code;
+    submit_work(Work{WorkKind::unload, setup_.stack, "unloading the modules stackmgr loaded"},
+                [this](const ModuleWorker::Report& work_report, const std::function<bool()>& stop) {
+                  return host_.unload_own(work_report, stop);
+                });
   } else if (std::holds_alternative<CheckStack>(action)) {
-    if (watch_ && state_.active_stack)
+    if (working()) {
+      check_deferred_ = true;  // detection shares libkmod with the work: look once it is done
+    } else if (watch_ && state_.active_stack) {
       react(watch_->check(*state_.active_stack, std::chrono::steady_clock::now()));
+    }
   } else if (const auto* message = std::get_if<Report>(&action)) {
     progress(message->level, message->message);
   } else if (const auto* switching = std::get_if<SwitchProgress>(&action)) {
@@ -432,7 +452,7 @@ detect::Status Supervisor::watch_kernel(std::unique_ptr<watch::ModuleMonitor> mo
 }
 
 void Supervisor::on_module_events() {
-  if (auto event = watch_->receive(to_string(state_.phase))) {
+  if (auto event = watch_->receive(watch_phase())) {
     feed(ModuleEvent{event->name, event->action == watch::WatchAction::add});  // the core answers CheckStack
     return;
   }
@@ -443,44 +463,105 @@ void Supervisor::on_module_events() {
 void Supervisor::watch_after_feed() {
   if (!state_.active_stack || finished_ || state_.phase == Phase::failed || state_.phase == Phase::stopped)
     return;
+  if (working()) return;  // on_worker() comes back here once the work is done
   if (watch::is_own_change_phase(to_string(state_.phase)) || !watch_->reconcile_due(*state_.active_stack))
     return;
   react(watch_->reconcile(*state_.active_stack, "stackmgr's own module change",
                           std::chrono::steady_clock::now()));
 }
 
-void Supervisor::react(watch::Reaction reaction) {
-  for (int round = 0; round < 2; ++round) {  // a reload, then at most one more after re-detecting
-    switch (reaction.severity) {
-      case watch::Severity::critical: spdlog::critical("{}", reaction.message); break;
-      case watch::Severity::error: spdlog::error("{}", reaction.message); break;
-      case watch::Severity::info: spdlog::debug("{}", reaction.message); break;
-    }
-    switch (reaction.kind) {
-      case watch::ReactionKind::none:
-      case watch::ReactionKind::report: return;
-      case watch::ReactionKind::stop_daemon:
-        if (watch_stopped_) return;
-        watch_stopped_ = reaction.message;
-        watch_exit_ = reaction.conflict ? code(base::Exit::conflict) : code(base::Exit::daemon_failed);
-        host_.notifier.status("stopping: " + reaction.message);
-        feed(StopRequested{});
-        return;
-      case watch::ReactionKind::reload: {
-        const detect::Stack stack = *state_.active_stack;
-        const switching::StackOutcome outcome = host_.prepare(
-            stack, [this](base::LogLevel level, const std::string& message) { progress(level, message); });
-        if (outcome.ok()) {
-          spdlog::info("reload: {}", outcome.message);
-        } else {
-          spdlog::error("reload failed: {}", outcome.message);
-        }
-        watch_->performed(reaction, outcome.ok(), outcome.message);
-        reaction = watch_->reconcile(stack, "the reload", std::chrono::steady_clock::now());
-        break;
-      }
+void Supervisor::react(watch::Reaction reaction, int round) {
+  switch (reaction.severity) {
+    case watch::Severity::critical: spdlog::critical("{}", reaction.message); break;
+    case watch::Severity::error: spdlog::error("{}", reaction.message); break;
+    case watch::Severity::info: spdlog::debug("{}", reaction.message); break;
+  }
+  switch (reaction.kind) {
+    case watch::ReactionKind::none:
+    case watch::ReactionKind::report: return;
+    case watch::ReactionKind::stop_daemon:
+      if (watch_stopped_) return;
+      watch_stopped_ = reaction.message;
+      watch_exit_ = reaction.conflict ? code(base::Exit::conflict) : code(base::Exit::daemon_failed);
+      host_.notifier.status("stopping: " + reaction.message);
+      feed(StopRequested{});
+      return;
+    case watch::ReactionKind::reload: {
+      const detect::Stack stack = *state_.active_stack;
+      Work work{WorkKind::reload, stack, "reloading the " + std::string(detect::to_string(stack)) + " stack"};
+      work.reaction = reaction;
+      work.round = round;
+      submit_work(std::move(work),
+                  [this, stack](const ModuleWorker::Report& report, const std::function<bool()>& stop) {
+                    return host_.prepare(stack, report, stop);
+                  });
+      return;
     }
   }
+}
+
+void Supervisor::submit_work(Work work, ModuleWorker::Job job) {
+  work.started = std::chrono::steady_clock::now();
+  const ModuleWorker::JobId id = worker_->submit(std::move(job));
+  work_.emplace(id, std::move(work));
+}
+
+void Supervisor::on_worker() {
+  for (ModuleWorker::Message& message : worker_->receive()) {
+    if (auto* step = std::get_if<ModuleWorker::Progress>(&message)) {
+      if (auto found = work_.find(step->job); found != work_.end()) found->second.step = step->message;
+      progress(step->level, step->message);
+      continue;
+    }
+    auto& finished = std::get<ModuleWorker::Finished>(message);
+    auto found = work_.find(finished.job);
+    if (found == work_.end()) continue;
+    const Work work = std::move(found->second);
+    work_.erase(found);
+    work_finished(work, finished.outcome);
+  }
+  if (working() || finished_) return;
+  if (check_deferred_) {
+    check_deferred_ = false;
+    perform(CheckStack{});
+  }
+  if (watch_) watch_after_feed();
+}
+
+void Supervisor::work_finished(const Work& work, const switching::StackOutcome& outcome) {
+  switch (work.kind) {
+    case WorkKind::prepare:
+      if (watch_) watch_->mark_own_change();
+      feed(StackPrepared{outcome.ok(), outcome.exit_code, outcome.message});
+      return;
+    case WorkKind::unload:
+      progress(outcome.ok() ? base::LogLevel::info : base::LogLevel::error, outcome.message);
+      for (const auto& warning : outcome.warnings) progress(base::LogLevel::warn, warning);
+      if (!outcome.ok() && cleanup_exit_ == 0) cleanup_exit_ = outcome.exit_code;
+      feed(ModulesUnloaded{outcome.ok(), outcome.exit_code, outcome.message});
+      return;
+    case WorkKind::reload:
+      if (outcome.ok()) {
+        spdlog::info("reload: {}", outcome.message);
+      } else {
+        spdlog::error("reload failed: {}", outcome.message);
+      }
+      if (!watch_ || finished_ || state_.phase == Phase::failed || state_.phase == Phase::stopped) return;
+      watch_->performed(work.reaction, outcome.ok(), outcome.message);
+      {
+        watch::Reaction next = watch_->reconcile(work.stack, "the reload", std::chrono::steady_clock::now());
+        if (work.round == 0) react(std::move(next), 1);  // a reload, then at most one more
+      }
+      return;
+  }
+}
+
+// The phase the module watch judges events by: a reload of its own is stackmgr's change too.
+std::string Supervisor::watch_phase() const {
+  for (const auto& [id, work] : work_) {
+    if (work.kind == WorkKind::reload) return "reloading";
+  }
+  return std::string(to_string(state_.phase));
 }
 
 json Supervisor::status_document() const {
@@ -542,7 +623,15 @@ json Supervisor::status_document() const {
   }
   document["stack"] = stack;
   document["daemon"] = daemon;
-  if (host_.kernel_status) {
+  if (working()) {  // the kernel is changing, and the work owns libkmod: say what it does instead
+    const Work& current = work_.begin()->second;
+    document["module_work"] = {
+        {"doing", current.title}, {"step", current.step}, {"for_s", seconds_between(current.started, now)}};
+    document["stack"]["active"] =
+        state_.active_stack ? json(std::string(detect::to_string(*state_.active_stack))) : json(nullptr);
+    document["overall"] = "changing";
+    document["kernel"] = {{"error", "not read while the supervisor changes modules"}};
+  } else if (host_.kernel_status) {
     json kernel = host_.kernel_status();
     for (auto& [key, value] : kernel.items()) document[key] = value;
     if (kernel.contains("active")) document["stack"]["active"] = kernel["active"];

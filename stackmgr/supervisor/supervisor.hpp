@@ -19,6 +19,7 @@
 #include "stackmgr/os/event_loop.hpp"
 #include "stackmgr/os/process.hpp"
 #include "stackmgr/supervisor/core.hpp"
+#include "stackmgr/supervisor/module_worker.hpp"
 #include "stackmgr/supervisor/notify_listener.hpp"
 #include "stackmgr/supervisor/supervisor_switch.hpp"
 #include "stackmgr/supervisor/system_notifier.hpp"
@@ -36,18 +37,23 @@ struct SupervisorSetup {
 };
 
 // The supervisor's boundaries with the kernel (real in production, fakes in tests).
+// `prepare` and `unload_own` run on the module worker's thread, one at a time; the rest on the
+// event loop's thread, and `kernel_status` never while module work runs (so a host may share one
+// libkmod context between them).
 struct SupervisorHost {
+  using Report = std::function<void(base::LogLevel, const std::string&)>;
+  using StopRequested = std::function<bool()>;
   os::Spawner& spawner;
   Notifier& notifier;
-  // Makes the stack ready (make_stack_ready); `report` shows progress.
-  std::function<switching::StackOutcome(
-      detect::Stack, const std::function<void(base::LogLevel, const std::string&)>& report)>
+  // Makes the stack ready (make_stack_ready); `report` shows progress; `stop_requested` is
+  // asked at each step boundary.
+  std::function<switching::StackOutcome(detect::Stack, const Report& report,
+                                        const StopRequested& stop_requested)>
       prepare;
   // Empties the native SAD/SPD (flush_xfrm).
   std::function<detect::Status()> flush;
   // stop --unload (unload_own_modules).
-  std::function<switching::StackOutcome(
-      const std::function<void(base::LogLevel, const std::string&)>& report)>
+  std::function<switching::StackOutcome(const Report& report, const StopRequested& stop_requested)>
       unload_own;
   // The kernel part of the status document: {"active": ..., "kernel": ..., "detect": ...}.
   std::function<nlohmann::json()> kernel_status;
@@ -94,7 +100,23 @@ class Supervisor {
   void on_deadline();
   void on_module_events();
   void watch_after_feed();
-  void react(watch::Reaction reaction);
+  void react(watch::Reaction reaction, int round = 0);
+  // Module work on the worker thread (docs/supervisor.md, "Module work off the loop").
+  enum class WorkKind { prepare, unload, reload };
+  struct Work {
+    WorkKind kind = WorkKind::prepare;
+    detect::Stack stack = detect::Stack::native;
+    std::string title{};  // "making the native stack ready"
+    std::string step{};   // the last progress line
+    base::SteadyTime started{};
+    watch::Reaction reaction{};  // reload: what asked for it
+    int round = 0;               // reload: the how-manieth reload of this reaction
+  };
+  void submit_work(Work work, ModuleWorker::Job job);
+  void on_worker();
+  void work_finished(const Work& work, const switching::StackOutcome& outcome);
+  [[nodiscard]] bool working() const { return !work_.empty(); }
+  [[nodiscard]] std::string watch_phase() const;
 
   SupervisorSetup setup_;
   SupervisorHost host_;
@@ -118,6 +140,9 @@ class Supervisor {
   std::unique_ptr<watch::KernelWatch> watch_;     // null when not watching
   std::optional<std::string> watch_stopped_;      // why the module watch stopped the daemon
   int watch_exit_ = 0;                            // the exit code that goes with it
+  bool check_deferred_ = false;                   // a watch check waits for the module work to end
+  std::map<ModuleWorker::JobId, Work> work_;      // submitted and not finished, in order
+  std::unique_ptr<ModuleWorker> worker_;          // last: destroyed (joined) first
 };
 
 // Writes `document` to run_dir/last-run.json (0600, atomically) so `status` can say how the

@@ -1,9 +1,11 @@
 #include "stackmgr/supervisor/system_notifier.hpp"
 
+#include <pthread.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 
 namespace stackmgr::supervisor {
@@ -57,6 +59,26 @@ void NotifierList::stopping() {
 }
 void NotifierList::watchdog() {
   for (auto& notifier : notifiers_) notifier->watchdog();
+}
+
+WatchdogKeepalive::WatchdogKeepalive(Notifier& notifier, std::chrono::microseconds period) {
+  notifier.watchdog();
+  thread_ = std::thread([this, &notifier, period] {
+    sigset_t all;  // signals are the main thread's business (its signalfd)
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_.wait_for(lock, period, [this] { return stopping_; })) notifier.watchdog();
+  });
+}
+
+WatchdogKeepalive::~WatchdogKeepalive() {
+  {
+    const std::lock_guard<std::mutex> guard(mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  thread_.join();
 }
 
 }  // namespace stackmgr::supervisor

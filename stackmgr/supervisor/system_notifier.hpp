@@ -3,8 +3,11 @@
 // STATUS=, STOPPING=1, WATCHDOG=1), and the waiting parent of `start --daemon` through a pipe.
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stackmgr/base/unique_fd.hpp"
@@ -58,6 +61,24 @@ class NotifierList final : public Notifier {
 
  private:
   std::vector<std::unique_ptr<Notifier>> notifiers_;
+};
+
+// Keeps the watchdog fed from a thread of its own while it lives: `start` holds one from its
+// first step until the supervisor's loop runs, since recovering an interrupted switch and
+// reading the host come before the loop and may outlast WatchdogSec. Pings at `period`.
+class WatchdogKeepalive {
+ public:
+  WatchdogKeepalive(Notifier& notifier, std::chrono::microseconds period);
+  WatchdogKeepalive(const WatchdogKeepalive&) = delete;
+  WatchdogKeepalive& operator=(const WatchdogKeepalive&) = delete;
+  // Stops pinging (and joins the thread) before it returns.
+  ~WatchdogKeepalive();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace stackmgr::supervisor

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <limits>
 
 #include "modules/atomic_file.hpp"
 #include "stackmgr/os/file_trust.hpp"
@@ -59,8 +60,9 @@ detect::Result<SwitchJournal> journal_from_json(std::string_view text) {
   const json document = json::parse(text, nullptr, false);
   if (document.is_discarded()) return bad("it is not valid JSON (truncated or corrupt)");
   if (!document.is_object()) return bad("it is not a JSON object");
+  // Compared as JSON numbers: get<int>() would wrap 4294967297 around to 1.
   if (!document.contains("version") || !document["version"].is_number_integer() ||
-      document["version"].get<int>() != kJournalVersion) {
+      document["version"] != kJournalVersion) {
     return bad("it has no 'version' " + std::to_string(kJournalVersion));
   }
   SwitchJournal journal;
@@ -73,8 +75,11 @@ detect::Result<SwitchJournal> journal_from_json(std::string_view text) {
     if (!journal.from) return bad("its 'from' is neither a stack name nor null");
   }
   if (document.contains("via") && document["via"] == "supervisor") journal.via = JournalVia::supervisor;
-  if (document.contains("pid") && document["pid"].is_number_integer())
+  // Informative only (the log names it); a number no pid can be is left out, not wrapped.
+  if (document.contains("pid") && document["pid"].is_number_integer() && document["pid"] > 0 &&
+      document["pid"] <= std::numeric_limits<pid_t>::max()) {
     journal.pid = document["pid"].get<pid_t>();
+  }
   if (document.contains("started_at") && document["started_at"].is_number_integer()) {
     journal.started_at = document["started_at"].get<std::int64_t>();
   }

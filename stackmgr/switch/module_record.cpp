@@ -45,9 +45,12 @@ detect::Result<ModuleRecord> ModuleRecord::load(const std::filesystem::path& pat
     content.append(buffer, static_cast<std::size_t>(got));
   }
   ::close(fd);
+  return parse(content, path);
+}
 
+detect::Result<ModuleRecord> ModuleRecord::parse(std::string_view text, const std::filesystem::path& source) {
   ModuleRecord record;
-  std::istringstream lines(content);
+  std::istringstream lines{std::string(text)};
   int number = 0;
   for (std::string line; std::getline(lines, line);) {
     ++number;
@@ -55,7 +58,7 @@ detect::Result<ModuleRecord> ModuleRecord::load(const std::filesystem::path& pat
     if (line.empty()) continue;
     if (!detect::is_valid_module_name(line)) {
       return detect::Error{EINVAL,
-                           path.string() + ":" + std::to_string(number) + ": '" + line +
+                           source.string() + ":" + std::to_string(number) + ": '" + line +
                                "' is not a valid module name; remove the file (stackmgr writes a new one)"};
     }
     record.modules_.insert(detect::normal_module_name(line));

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "detect/error.hpp"
 
@@ -19,6 +20,9 @@ class ModuleRecord {
   // that is a symlink, not owned by this user, or writable by group or others; EINVAL names
   // the line of a name that is not a valid module name.
   static detect::Result<ModuleRecord> load(const std::filesystem::path& path);
+  // Parses a record's text as read from `source` (named in errors): no file access. EINVAL
+  // names the line of a name that is not a valid module name.
+  static detect::Result<ModuleRecord> parse(std::string_view text, const std::filesystem::path& source);
 
   // Writes the record atomically (mode 0600), creating its directory (0700) when missing.
   [[nodiscard]] detect::Status save(const std::filesystem::path& path) const;

@@ -36,6 +36,12 @@ class ReportingObserver final : public SwitchObserver {
   void planned(const modules::Plan& plan) override {
     for (const auto& note : plan.notes) say(context_, base::LogLevel::info, note);
   }
+  void step_started(const modules::Step& step, modules::Phase phase) override {
+    say(context_, base::LogLevel::debug,
+        std::string(phase == modules::Phase::rollback ? "rollback: " : "") +
+            std::string(modules::to_string(step.kind)) + (step.module.empty() ? "" : " " + step.module) +
+            " ...");
+  }
   void step_finished(const modules::StepRecord& record) override {
     const std::string what = std::string(modules::to_string(record.step.kind)) +
                              (record.step.module.empty() ? "" : " " + record.step.module);
@@ -66,6 +72,7 @@ SwitchEnvironment environment_for(const StackReadyContext& context) {
   environment.holders = context.holders;
   environment.lock_file = context.config.paths.lock_file();
   environment.module_record = context.config.paths.module_record();
+  environment.stop_requested = context.stop_requested;
   return environment;
 }
 

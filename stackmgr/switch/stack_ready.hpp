@@ -16,9 +16,9 @@
 #include "modules/guard_file.hpp"
 #include "modules/holder_lookup.hpp"
 #include "modules/module_backend.hpp"
+#include "stackmgr/base/log_level.hpp"
 #include "stackmgr/config/config.hpp"
 #include "stackmgr/config/stack_choice.hpp"
-#include "stackmgr/base/log_level.hpp"
 
 namespace stackmgr::switching {
 
@@ -32,6 +32,7 @@ struct StackReadyContext {
   modules::Clock* clock = nullptr;            // manage mode (required there)
   const modules::ProcessHolderLookup* holders = nullptr;
   std::function<void(base::LogLevel, const std::string&)> report;  // progress for the log and clients
+  std::function<bool()> stop_requested;  // optional: true stops the module work at the next step
 };
 
 struct StackOutcome {

@@ -9,6 +9,7 @@
 
 #include "modules/planner.hpp"
 #include "stackmgr/base/host_failure.hpp"
+#include "stackmgr/base/pause_point.hpp"
 #include "stackmgr/config/chosen_stack_file.hpp"
 #include "stackmgr/switch/journal.hpp"
 
@@ -34,11 +35,13 @@ class JournalingObserver final : public SwitchObserver {
       journal_.phase = "executing";
     }
     save();
+    STACKMGR_PAUSE_POINT("switch.step-started", step_text(step));
     if (next_ != nullptr) next_->step_started(step, phase);
   }
   void step_finished(const modules::StepRecord& record) override {
     const std::string prefix = record.phase == modules::Phase::rollback ? "rollback: " : "";
     journal_.mark_done(prefix + step_text(record.step));
+    STACKMGR_PAUSE_POINT("switch.step-finished", prefix + step_text(record.step));
     if (next_ != nullptr) next_->step_finished(record);
   }
   void keep_after_failed_rollback() {
@@ -144,10 +147,12 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   SwitchResult result;
   result.target = request.target;
 
-  auto lock = os::Lock::acquire(environment.lock_file, request.wait, request.lock_timeout,
-                                [observer](std::optional<pid_t> holder) {
-                                  if (observer != nullptr) observer->waiting_for_lock(holder);
-                                });
+  auto lock = os::Lock::acquire(
+      environment.lock_file, request.wait, request.lock_timeout,
+      [observer](std::optional<pid_t> holder) {
+        if (observer != nullptr) observer->waiting_for_lock(holder);
+      },
+      environment.stop_requested);
   if (!lock) {
     result.status = lock.error().code == EWOULDBLOCK ? SwitchStatus::busy : SwitchStatus::failed;
     result.error = lock.error();
@@ -189,6 +194,7 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   const bool journaled =
       kind == RunKind::switch_stack && !environment.journal.empty() && !result.plan->already_there();
   if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.planned", detect::to_string(request.target));
     SwitchJournal journal = journal_for(*result.plan, *result.before);
     if (auto written = write_journal(environment.journal, journal); !written) {
       result.status = SwitchStatus::failed;
@@ -208,10 +214,12 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
   context.holders = environment.holders;
   context.observer = journaling ? &*journaling : observer;
   context.timeouts = environment.timeouts;
+  context.stop_requested = environment.stop_requested;
   result.report = modules::execute(*result.plan, context);
   result.status = SwitchStatus::executed;
   const modules::Outcome outcome = result.report->outcome;
   if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.executed", modules::to_string(outcome));
     if (outcome == modules::Outcome::rollback_failed) {
       journaling->keep_after_failed_rollback();
     } else if (auto removed = remove_journal(environment.journal); !removed) {
@@ -235,6 +243,9 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
                                 "; 'stackmgr stop --unload' will not know what this switch loaded");
     }
   }
+  if (journaled) {
+    STACKMGR_PAUSE_POINT("switch.finished", modules::to_string(outcome));
+  }
   return result;
 }
 
@@ -255,6 +266,7 @@ base::Exit exit_for(const SwitchResult& result) {
     case SwitchStatus::refused: return base::Exit::refused;
     case SwitchStatus::busy: return base::Exit::busy;
     case SwitchStatus::failed:
+      if (result.error && result.error->code == ECANCELED) return base::Exit::rolled_back;  // nothing changed
       return result.error ? base::exit_for_error(result.error->code) : base::Exit::internal;
     case SwitchStatus::executed: break;
   }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ struct SwitchEnvironment {
   std::filesystem::path journal{};
   // Where a successful switch records its stack for the next `start`; empty: not recorded.
   std::filesystem::path chosen_stack_file{};
+  // Asked before every plan step; true stops the run there and rolls it back (the executor's
+  // contract). Empty: never stops. May be set from another thread.
+  std::function<bool()> stop_requested{};
 };
 
 // Live events of a switch. Every method has a default that ignores it.

@@ -66,7 +66,8 @@ std::string describe(const WatchEvent& event) {
 }
 
 bool is_own_change_phase(std::string_view phase) {
-  return phase == "preparing-stack" || phase == "stopping" || phase == "switching";
+  return phase == "preparing-stack" || phase == "stopping" || phase == "switching" || phase == "unloading" ||
+         phase == "reloading";
 }
 
 bool is_ipsec_device(std::string_view name) {

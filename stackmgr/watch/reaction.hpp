@@ -37,7 +37,8 @@ enum class EventClass {
 };
 
 // True for a phase (to_string(Phase)) in which stackmgr itself changes modules:
-// preparing-stack, stopping, switching.
+// preparing-stack, stopping, switching, unloading; and "reloading", which the supervisor passes
+// while the watch's own reload runs.
 bool is_own_change_phase(std::string_view phase);
 
 // True for "ipsec" followed by one or more digits (KLIPS's virtual interfaces).

@@ -174,7 +174,7 @@ TEST_F(DetectBinaryOnFixture, TheConfigsExtraModulesJoinTheCatalogAsForEveryComm
 
   // The config says it is KLIPS code: both stacks are in the kernel, as plan and switch see it.
   fixture.write("etc/stackmgr/stackmgr.toml",
-                "[[modules.extra]]\nname = \"ipsec_serpent\"\nstack = \"klips\"\nrole = \"helper\"\n");
+                "[[modules.extra]]\nname = \"ipsec_serpent\"\nstack = \"klips\"\nrole = \"core\"\n");
   result = run_process({kBinary, "--root", fixture.path().string(), "detect", "--json"});
   const json report = parse_or_fail(result);
   expect_consistent(report, result.exit_code);

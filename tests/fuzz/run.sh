@@ -5,7 +5,9 @@
 # sanitizer; the input that did it is kept in the artifacts dir and its path printed.
 #
 # Usage: tests/fuzz/run.sh [NAME...]      (default: every target with a corpus)
-# Environment: FUZZ_SECONDS (per target, default 20), STACKMGR_FUZZ_BUILD_DIR (default
+# Environment: FUZZ_SECONDS (per target, default 20), FUZZ_RUNS (an execution budget per
+# target: each stops at whichever of the two comes first; the deep run of README.md sets
+# FUZZ_RUNS=1000000 with a generous FUZZ_SECONDS), STACKMGR_FUZZ_BUILD_DIR (default
 # build/fuzz), FUZZ_ARTIFACTS (default <build>/artifacts).
 set -euo pipefail
 
@@ -13,7 +15,11 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${STACKMGR_FUZZ_BUILD_DIR:-$top/build/fuzz}
 seconds=${FUZZ_SECONDS:-20}
 artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
+runs=${FUZZ_RUNS:-}
 case $seconds in '' | *[!0-9]*) echo "fuzz: FUZZ_SECONDS must be a number of seconds" >&2; exit 2 ;; esac
+case $runs in *[!0-9]*) echo "fuzz: FUZZ_RUNS must be a number of executions" >&2; exit 2 ;; esac
+budget=(-max_total_time="$seconds")
+[ -z "$runs" ] || budget+=(-runs="$runs")
 
 for tool in clang clang++ cmake; do
   command -v "$tool" >/dev/null 2>&1 || {
@@ -42,12 +48,14 @@ for name in "${targets[@]}"; do
   corpus=$top/tests/fuzz/corpus/$name
   [ -d "$corpus" ] || { echo "fuzz: $name has no seed corpus in $corpus" >&2; failed+=("$name"); continue; }
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-$name.XXXXXX")
-  echo "fuzz: $name for ${seconds}s over $(find "$corpus" -type f | wc -l) seeds"
+  echo "fuzz: $name for ${seconds}s${runs:+ or $runs executions} over $(find "$corpus" -type f | wc -l) seeds"
+  started=$SECONDS
   # New inputs go to the scratch dir (first corpus dir), never into the committed seeds.
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    "$build/tests/fuzz/fuzz_$name" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/$name-" -print_final_stats=1 "$scratch" "$corpus" >"$artifacts/$name.log" 2>&1; then
-    echo "fuzz: $name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$artifacts/$name.log" || echo 'ran'), no failure"
+    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$artifacts/$name.log" | head -n 1)
+    echo "fuzz: $name: ${executions:-?} executions in $((SECONDS - started)) s, no failure"
   else
     echo "fuzz: $name FAILED; last lines of $artifacts/$name.log:" >&2
     tail -n 40 "$artifacts/$name.log" >&2
@@ -60,4 +68,4 @@ if [ "${#failed[@]}" -ne 0 ]; then
   echo "fuzz: FAILED: ${failed[*]} (crashing inputs: $artifacts)" >&2
   exit 1
 fi
-echo "fuzz: all ${#targets[@]} targets ran ${seconds}s each without a failure"
+echo "fuzz: all ${#targets[@]} targets ran (${seconds}s${runs:+ or $runs executions} each) without a failure"

@@ -1,11 +1,16 @@
 // Atomic state files: whole content or none, exact mode, no symlink games.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "modules/atomic_file.hpp"
 #include "tests/modules/temp_dir.hpp"
@@ -64,6 +69,40 @@ TEST(AtomicFile, RemoveIsDurableAndIdempotent) {
   EXPECT_TRUE(modules::remove_file_durably(file).ok());
   EXPECT_FALSE(std::filesystem::exists(file));
   EXPECT_TRUE(modules::remove_file_durably(file).ok());
+}
+
+// A writer killed (or a power cut) between creating its temporary file and renaming it leaves
+// the file behind; the next write into that directory removes it, and only such files.
+TEST(AtomicFile, RemovesTemporaryFilesThatDeadWritersLeftBehind) {
+  TempDir dir;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // reaped: its pid names no process now
+  const std::string dead = std::to_string(child);
+  const std::string alive = std::to_string(::getpid());
+  const std::vector<std::string> names{".journal.tmp." + dead + ".12345",
+                                       ".stack.tmp." + dead + ".9",
+                                       ".journal.tmp." + alive + ".777",
+                                       ".journal.tmp.notapid.1",
+                                       ".hidden",
+                                       "journal.tmp." + dead + ".1"};
+  for (const std::string& name : names) {
+    std::ofstream(dir.path() / name) << "x";
+  }
+  // Older than this boot: stale whoever has that pid now.
+  const auto old = dir.path() / (".stack.tmp." + alive + ".5");
+  std::ofstream(old) << "x";
+  const timespec times[2] = {{0, UTIME_OMIT}, {1000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, old.c_str(), times, 0), 0);
+
+  ASSERT_TRUE(modules::write_file_atomically(dir.path() / "journal", "{}\n", 0600).ok());
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    left.push_back(entry.path().filename().string());
+  EXPECT_THAT(left, ::testing::UnorderedElementsAre("journal", ".journal.tmp." + alive + ".777",
+                                                    ".journal.tmp.notapid.1", ".hidden",
+                                                    "journal.tmp." + dead + ".1"));
 }
 
 TEST(EnsureDirectory, CreatesParentsWithTheModeAndRefusesSymlinksAndFiles) {

@@ -69,6 +69,7 @@ struct Harness {
   FakeHolders holders;
   std::function<void(int)> on_redetect;  // called with the redetect count, before reading
   int redetects = 0;
+  std::function<bool()> stop_requested;
 
   detect::Snapshot snapshot() {
     world.facts.guard_installed = guard.is_set();
@@ -91,6 +92,7 @@ struct Harness {
                                      }};
     context.holders = &holders;
     context.observer = &observer;
+    context.stop_requested = stop_requested;
     return modules::execute(plan, context);
   }
 };
@@ -120,6 +122,39 @@ TEST(Executor, SwitchToNativeLoadsVerifiesAndReportsWhatItLoaded) {
   EXPECT_THAT(harness.observer.events,
               ElementsAre("start insert af_key", "ok insert af_key", "start insert esp4", "ok insert esp4",
                           "start insert ah4", "ok insert ah4"));
+}
+
+TEST(Executor, AStopBetweenStepsRollsBackWhatTheRunDidAndNeverCutsAStepShort) {
+  Harness harness;
+  // Asked before each plan step: the first two go ahead, the third finds the stop.
+  int asked = 0;
+  harness.stop_requested = [&asked] { return ++asked > 2; };
+  const ExecutionReport report = harness.run(harness.plan(Stack::native, no_helpers()));
+  EXPECT_EQ(report.outcome, Outcome::rolled_back);
+  ASSERT_TRUE(report.failure.has_value());
+  EXPECT_EQ(report.failure->code, ECANCELED);
+  EXPECT_EQ(report.failure->message, "a stop was requested before 'insert ah4'");
+  EXPECT_THAT(harness.observer.events,
+              ElementsAre("start insert af_key", "ok insert af_key", "start insert esp4", "ok insert esp4",
+                          "start remove esp4 (rollback)", "ok remove esp4 (rollback)",
+                          "start remove af_key (rollback)", "ok remove af_key (rollback)",
+                          "start remove xfrm_algo (rollback)", "ok remove xfrm_algo (rollback)"));
+  EXPECT_FALSE(harness.world.kernel.is_loaded("af_key"));
+  EXPECT_FALSE(harness.world.kernel.is_loaded("esp4"));
+  EXPECT_THAT(report.loaded, IsEmpty());
+  EXPECT_FALSE(harness.world.kernel.crashed());
+}
+
+TEST(Executor, AStopBeforeTheFirstStepChangesNothing) {
+  Harness harness;
+  harness.world.load({"af_key", "esp4", "ah4"});
+  harness.stop_requested = [] { return true; };
+  const ExecutionReport report = harness.run(harness.plan(Stack::klips));
+  EXPECT_EQ(report.outcome, Outcome::rolled_back);
+  EXPECT_THAT(harness.observer.events, IsEmpty());
+  EXPECT_TRUE(harness.world.kernel.is_loaded("af_key"));
+  EXPECT_FALSE(harness.world.kernel.is_loaded("ipsec"));
+  EXPECT_FALSE(harness.guard.is_set());
 }
 
 TEST(Executor, SwitchNativeToKlipsAndBack) {

@@ -130,6 +130,19 @@ TEST_F(KmodBackendOnDebianIndex, BlacklistAndInstallCommandsComeFromTheRootsModp
   EXPECT_FALSE(backend.lookup("af_key")->blacklisted);
 }
 
+TEST_F(KmodBackendOnDebianIndex, ABlacklistAddedLaterIsSeenAfterARefresh) {
+  TempRoot root;
+  root.link_index(release_);
+  root.write("etc/modprobe.d/local.conf", "# nothing yet\n");
+  modules::KmodBackend backend(root.host(), release_);
+  ASSERT_FALSE(backend.lookup("esp4")->blacklisted);
+  root.write("etc/modprobe.d/blacklist-esp4.conf", "blacklist esp4\n");
+  backend.refresh();
+  EXPECT_TRUE(backend.lookup("esp4")->blacklisted) << "a long-running supervisor must see the new blacklist";
+  backend.refresh();  // nothing changed since: the same answer
+  EXPECT_TRUE(backend.lookup("esp4")->blacklisted);
+}
+
 TEST_F(KmodBackendOnDebianIndex, AnAliasCannotHideABlacklistOrRedirectAName) {
   TempRoot root;
   root.link_index(release_);

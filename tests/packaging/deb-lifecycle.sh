@@ -17,33 +17,12 @@ v2_version=$(dpkg-deb -f "$v2" Version)
 
 # --- the cached base root ---------------------------------------------------------------
 suite=bookworm
-mirror=${STACKMGR_DEBIAN_MIRROR:-$(apt-cache policy 2>/dev/null | awk -v s="$suite/main" '$3 == s {print $2; exit}')}
-mirror=${mirror:-http://deb.debian.org/debian}
-# debootstrap --include takes real packages only: a virtual one (libspdlog1.10-fmt9, provided
-# by libspdlog1.10) becomes its first provider in this host's (Debian 12) apt cache.
-real_package() {
-	if [ "$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')" = "(none)" ]; then
-		apt-cache showpkg "$1" | awk '/^Reverse Provides:/ {p = 1; next} p && NF {print $1; exit}'
-	else
-		printf '%s\n' "$1"
-	fi
-}
-# The Depends of both versions, first alternative, without version constraints.
-includes=$(for deb in "$v1" "$v2"; do dpkg-deb -f "$deb" Depends; done | tr ',' '\n' |
-	sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u |
-	while read -r name; do real_package "$name"; done | sort -u | paste -sd, -)
+mirror=$(pkg_debian_mirror "$suite")
+# The Depends of both versions.
+includes=$(pkg_depends_of "$v1" "$v2" | paste -sd, -)
 [ -n "$includes" ] || pkg_fail "no Depends found in $v1"
-key=$(printf '%s\n' "$suite" "$mirror" "$includes" | sha256sum | cut -c1-16)
-cache=$PACKAGING_WORK_DIR/debootstrap
-base=$cache/$key
 pkg_lock debootstrap
-if [ ! -d "$base" ]; then
-	pkg_log "debootstrap $suite (minbase + $includes) from $mirror into $base (cached for later runs)"
-	rm -rf "$cache" && mkdir -p "$cache"
-	debootstrap --variant=minbase --include="$includes" "$suite" "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-		pkg_fail "debootstrap failed; the end of $cache/debootstrap.log:"$'\n'"$(tail -n 30 "$cache/debootstrap.log")"
-	mv "$base.tmp" "$base"
-fi
+base=$(pkg_debootstrap_cached "$PACKAGING_WORK_DIR/debootstrap" "$suite" "$mirror" minbase "$includes")
 
 # --- a fresh copy for this run --------------------------------------------------------------
 root=$PACKAGING_WORK_DIR/lifecycle-root

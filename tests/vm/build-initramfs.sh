@@ -10,6 +10,7 @@
 #                 an extra program, with its shared libraries and the dynamic
 #                 loader (ldd closure); DEST defaults to /usr/bin/NAME. A
 #                 busybox applet of the same name is removed so the program wins.
+#                 Its debug info is stripped in the image.
 #
 # Contents: busybox-static (applet links), kmod as /sbin/{modprobe,insmod,rmmod,
 # lsmod,depmod,modinfo}, the module closure of the IPsec modules and of the
@@ -19,9 +20,10 @@ set -eu -o pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-# Modules the suite needs: missing ones are an error.
+# Modules the suite needs: missing ones are an error. virtio_pci, virtio_blk and ext4 (modules
+# in Debian's kernel) let /init mount the disk a scenario may get (run-guest.sh --disk).
 REQUIRED_MODULES=(af_key esp4 ah4 esp6 ah6 xfrm_user xfrm4_tunnel xfrm6_tunnel
-	ipcomp ipcomp6 tunnel4 dummy)
+	ipcomp ipcomp6 tunnel4 dummy virtio_pci virtio_blk ext4)
 # Modules that may be built in or absent (crypto for ESP tests, the other
 # native-stack modules a module list might name).
 OPTIONAL_MODULES=(authenc cbc aes_generic aesni_intel sha1_generic sha256_generic
@@ -58,6 +60,7 @@ vm_kernel_init || vm_die "no usable kernel (see above)"
 vm_need_cmd cpio cpio
 vm_need_cmd gzip gzip
 vm_need_cmd depmod kmod
+vm_need_cmd strip binutils
 [ -x /bin/busybox ] || vm_die "/bin/busybox missing (package busybox-static)"
 /bin/busybox --list-full >/dev/null || vm_die "/bin/busybox cannot list its applets"
 # A dynamic busybox would need libraries the image does not carry.
@@ -164,7 +167,7 @@ mapfile -t files < <(printf '%s\n' "${files[@]}" | LC_ALL=C sort -u)
 key=$(
 	{
 		echo "kver $KVER"
-		echo "layout-version 1"
+		echo "layout-version 2"
 		sha256sum "$0" "$VM_SRC_DIR/common.sh" "$VM_SRC_DIR/kernel.sh" | cut -d' ' -f1
 		for spec in "${files[@]}"; do
 			src=${spec%% *}
@@ -193,6 +196,11 @@ for spec in "${files[@]}"; do
 	cp -L "$src" "$root$dest"
 done
 chmod 0755 "$root/init"
+# The extra programs come from build trees with debug info (stackmgr is about 100 MB so): the
+# guest needs none of it, and a few such copies would not fit into its memory.
+for dest in "${extra_dests[@]}"; do
+	strip --strip-debug "$root$dest" || vm_die "strip --strip-debug $dest failed"
+done
 
 # kmod's tools first, so that the busybox applets below never replace them.
 for t in modprobe insmod rmmod lsmod depmod modinfo; do

@@ -55,7 +55,7 @@ fi
 # --- the guest's helper programs (static, so they need nothing in the guest) ---
 bin=$build/bin
 mkdir -p "$bin"
-for tool in pfkey-hold uevent-pause modload-probe; do
+for tool in pfkey-hold uevent-pause notify-watchdog modload-probe; do
 	key=$(sha256sum "$VM_SRC_DIR/$tool.c" | cut -d' ' -f1)
 	if [ -x "$bin/$tool" ] && [ "$(cat "$bin/.$tool.key" 2>/dev/null)" = "$key" ]; then
 		vm_log "$tool up to date: $bin/$tool"

@@ -116,14 +116,18 @@ vm_guest_kernel() {
 	printf '%s\n' "$KIMAGE"
 }
 
-# vm_qemu ACCEL KERNEL INITRD RUNDIR TIMEOUT APPEND MEM: boot the guest once.
-# The kernel console goes to RUNDIR/console.log, the scenario's output (guest
-# ttyS1) to RUNDIR/result.log. Prints nothing; returns qemu's exit status (124
-# = timeout). isa-debug-exit makes qemu exit with (rc << 1) | 1, so an odd
-# status is the scenario's verdict and an even one (0) means the guest ended
-# otherwise (panic with panic=-1 and -no-reboot, triple fault...).
+# vm_qemu ACCEL KERNEL INITRD RUNDIR TIMEOUT APPEND MEM [QEMU-ARG...]: boot the
+# guest once. The kernel console goes to RUNDIR/console.log, the scenario's
+# output (guest ttyS1) to RUNDIR/result.log, qemu's pid to RUNDIR/qemu.pid.
+# Extra arguments go to qemu (a disk, say). Prints nothing; returns qemu's exit
+# status (124 = timeout). isa-debug-exit makes qemu exit with (rc << 1) | 1, so
+# an odd status is the scenario's verdict and an even one (0) means the guest
+# ended otherwise (panic with panic=-1 and -no-reboot, triple fault...).
+# no_timer_check: on a busy host TCG runs the guest so slowly that the kernel's early check of
+# the IO-APIC timer fails and it panics ("IO-APIC + timer doesn't work!") before /init.
 vm_qemu() {
 	local accel=$1 kernel=$2 initrd=$3 rundir=$4 tmo=$5 append=$6 mem=$7
+	shift 7
 	local cpu=()
 	[ "$accel" = kvm ] && cpu=(-cpu host)
 	local rc=0
@@ -131,9 +135,9 @@ vm_qemu() {
 		-accel "$accel" "${cpu[@]}" -m "$mem" -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot -nic none \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0,115200 panic=-1 rdinit=/init $append" \
+		-append "console=ttyS0,115200 panic=-1 no_timer_check rdinit=/init $append" \
 		-serial "file:$rundir/console.log" -serial "file:$rundir/result.log" \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -pidfile "$rundir/qemu.pid" "$@" \
 		</dev/null >"$rundir/qemu.out" 2>&1 || rc=$?
 	return "$rc"
 }
@@ -183,4 +187,24 @@ vm_accel() {
 	printf '%s\n%s\n' "$key" "$result" >"$cache"
 	rm -rf "$dir"
 	printf '%s\n' "$result"
+}
+
+# vm_make_disk IMAGE [SIZE_MB]: a fresh raw ext4 image (default 32 MB) for run-guest.sh --disk,
+# holding the empty directories /var/lib/stackmgr and /etc/stackmgr (root's, mode 0755) that
+# the guest's /init mounts over its own. Inode tables and the journal are written now, so the
+# guest's kernel has no lazy initialisation to do in the background.
+vm_make_disk() {
+	local image=$1 size=${2:-32} stage
+	vm_need_cmd mkfs.ext4 e2fsprogs
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/vm-disk.XXXXXX")
+	mkdir -p "$stage/var/lib/stackmgr" "$stage/etc/stackmgr"
+	chmod 0755 "$stage/var" "$stage/var/lib" "$stage/var/lib/stackmgr" "$stage/etc" "$stage/etc/stackmgr"
+	rm -f "$image"
+	truncate -s "${size}M" "$image"
+	if ! mkfs.ext4 -q -F -L stackmgr-vm -E lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0 \
+		-d "$stage" "$image"; then
+		rm -rf "$stage"
+		vm_die "mkfs.ext4 could not make $image"
+	fi
+	rm -rf "$stage"
 }

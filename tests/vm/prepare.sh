@@ -9,8 +9,9 @@
 #                    from $STACKMGR_BIN); an empty PATH means none
 #   --bin SRC[=DEST] any other program for the guest (see build-initramfs.sh); an
 #                    empty argument means none
-# The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause,
-# /usr/sbin/modload-probe and iproute2's ip as /sbin/ip.
+# The guest always gets /usr/sbin/pfkey-hold, /usr/sbin/uevent-pause, /usr/sbin/notify-watchdog,
+# /usr/sbin/modload-probe, iproute2's ip as /sbin/ip and util-linux's flock as /usr/bin/flock
+# (busybox has none: the chaos run takes stackmgr's lock with it).
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
@@ -55,9 +56,11 @@ vm_log "kernel $KVER ($KIMAGE)"
 "$here/build-standin.sh" --build-dir "$build"
 
 ip_bin=$(command -v ip) || vm_die "ip not found (package iproute2)"
+flock_bin=$(command -v flock) || vm_die "flock not found (package util-linux)"
 args=(--build-dir "$build" --bin "$build/bin/pfkey-hold=/usr/sbin/pfkey-hold"
-	--bin "$build/bin/uevent-pause=/usr/sbin/uevent-pause"
-	--bin "$build/bin/modload-probe=/usr/sbin/modload-probe" --bin "$ip_bin=/sbin/ip")
+	--bin "$build/bin/uevent-pause=/usr/sbin/uevent-pause" --bin "$build/bin/notify-watchdog=/usr/sbin/notify-watchdog"
+	--bin "$build/bin/modload-probe=/usr/sbin/modload-probe"
+	--bin "$ip_bin=/sbin/ip" --bin "$flock_bin=/usr/bin/flock")
 if [ -n "$stackmgr" ]; then
 	[ -x "$stackmgr" ] || vm_die "stackmgr binary $stackmgr does not exist (build the stackmgr target first)"
 	args+=(--bin "$stackmgr=/usr/sbin/stackmgr")

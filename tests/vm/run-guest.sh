@@ -10,6 +10,13 @@
 #   --append TEXT     extra kernel command line
 #   --verbose         full kernel log on the console (no "quiet")
 #   --keep            keep the run dir (console.log, result.log) even on success
+#   --disk IMAGE      attach IMAGE (raw, ext4) as the guest's virtio disk; /init
+#                     mounts it and puts /var/lib/stackmgr and /etc/stackmgr on it
+#                     (see "A disk" in README.md). Written through: cache=writethrough
+#   --cut-on-pause    cut the power when the guest reports a pause point (a line
+#                     "# PAUSED ..." on the result channel): SIGKILL qemu at once,
+#                     no shutdown, no sync; then print "# vm: power cut: LINE" and
+#                     exit 0. Without a pause the run ends as usual
 #
 # The scenario runs as /scenario/run.sh under busybox sh, as root, with ARGs as
 # its arguments; /scenario/lib.sh (guest/lib.sh) is its assertion library. Its
@@ -32,6 +39,8 @@ envs=()
 append=
 quiet=quiet
 keep=0
+disk=
+cut=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-dir)
@@ -66,6 +75,14 @@ while [ $# -gt 0 ]; do
 		keep=1
 		shift
 		;;
+	--disk)
+		disk=$2
+		shift 2
+		;;
+	--cut-on-pause)
+		cut=1
+		shift
+		;;
 	--)
 		shift
 		break
@@ -80,6 +97,16 @@ shift
 [ -f "$scenario" ] || vm_die "scenario $scenario does not exist"
 case $tmo in '' | *[!0-9]*) vm_die "--timeout must be a number of seconds" ;; esac
 name=$(basename "$scenario" .sh)
+qemu_extra=()
+if [ -n "$disk" ]; then
+	if [ ! -f "$disk" ] || [ ! -w "$disk" ]; then vm_die "--disk $disk: not a writable file"; fi
+	# writethrough: the guest sees a disk without a volatile write cache, and a write it saw
+	# complete is on the host's storage before qemu reports it, so killing qemu loses exactly
+	# what the guest had not yet written (its page cache): what a power cut loses on such a
+	# disk. README.md, "A disk", says why not writeback, none or unsafe.
+	qemu_extra=(-drive "file=$disk,format=raw,if=virtio,cache=writethrough")
+	envs+=("VM_DISK=/dev/vda")
+fi
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 ||
 	vm_die "cannot run $name: qemu-system-x86_64 is not installed (package qemu-system-x86; run tests/vm/setup-host.sh)"
@@ -120,7 +147,24 @@ rm -rf "$rundir/overlay" "$rundir/overlay.cpio.gz"
 
 start=$(date +%s.%N)
 qrc=0
-vm_qemu "$accel" "$kernel" "$rundir/initrd" "$rundir" "$tmo" "$quiet $append" "$mem" || qrc=$?
+cut_line=
+if [ "$cut" = 1 ]; then
+	# Its stderr is only where bash reports that qemu was killed: expected here.
+	vm_qemu "$accel" "$kernel" "$rundir/initrd" "$rundir" "$tmo" "$quiet $append" "$mem" "${qemu_extra[@]}" 2>/dev/null &
+	boot=$!
+	# Poll the result channel; the guest waits at the pause point until it is killed.
+	while kill -0 "$boot" 2>/dev/null; do
+		if cut_line=$(grep -a -m1 '^# PAUSED ' "$rundir/result.log" 2>/dev/null); then
+			kill -KILL "$(cat "$rundir/qemu.pid")" 2>/dev/null || true
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$boot" || qrc=$?
+	cut_line=$(printf '%s' "$cut_line" | tr -d '\r')
+else
+	vm_qemu "$accel" "$kernel" "$rundir/initrd" "$rundir" "$tmo" "$quiet $append" "$mem" "${qemu_extra[@]}" || qrc=$?
+fi
 elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 rm -f "$rundir/initrd"
 
@@ -130,7 +174,9 @@ tr -d '\r' <"$result"
 
 verdict=
 rc=0
-if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+if [ -n "$cut_line" ]; then
+	echo "# vm: power cut: qemu killed with SIGKILL (no shutdown) when the guest said: $cut_line"
+elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	verdict="TIMEOUT: the guest did not finish within $tmo s"
 	rc=124
 elif [ $((qrc % 2)) = 1 ]; then

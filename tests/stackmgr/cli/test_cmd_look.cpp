@@ -130,7 +130,7 @@ TEST(LookCommand, TheConfigsExtraModulesDecideWhatIsActiveAsForEveryCommand) {
   // xt_conntrack is live in the sample; the config calls it a native module.
   std::filesystem::create_directories(root / "etc/stackmgr");
   std::ofstream(root / "etc/stackmgr/stackmgr.toml")
-      << "[[modules.extra]]\nname = \"xt_conntrack\"\nstack = \"native\"\nrole = \"helper\"\n";
+      << "[[modules.extra]]\nname = \"xt_conntrack\"\nstack = \"native\"\nrole = \"core\"\n";
   ::chmod((root / "etc/stackmgr/stackmgr.toml").c_str(), 0644);
   const Ran ran = look(root.string(), {"--json"});
   const auto json = nlohmann::json::parse(ran.out, nullptr, false);

@@ -86,7 +86,7 @@ TEST(CmdStatus, AReplyWithMembersOfTheWrongTypeIsUnknownNotACrash) {
   const ScriptedSupervisor odd(config, R"({"type":"result","ok":"yes","exit":0,"message":5})");
   const auto ran = testrun::run(kBinary, {"--config", config.file().string(), "status"});
   EXPECT_EQ(ran.exit_code, 4) << ran.out << ran.err;
-  EXPECT_THAT(ran.err, HasSubstr("malformed"));
+  EXPECT_THAT(ran.err, HasSubstr("the supervisor did not answer properly"));
   EXPECT_THAT(ran.err, ::testing::Not(HasSubstr("internal error")));
 }
 

@@ -43,6 +43,8 @@ TEST(ControlRequest, RejectsEverythingElseWithAReason) {
       {"[1,2]", "expected a JSON object"},
       {R"({"v":2,"cmd":"status"})", "unsupported protocol version"},
       {R"({"v":"1","cmd":"status"})", "unsupported protocol version"},
+      {R"({"v":4294967297,"cmd":"status"})", "unsupported protocol version"},  // 2^32 + 1, not 1
+      {R"({"v":1.0,"cmd":"status"})", "unsupported protocol version"},
       {R"({"cmd":5})", "\"cmd\" (status, stop or switch) is missing"},
       {R"({})", "is missing"},
       {R"({"cmd":"reboot"})", "unknown command 'reboot'"},
@@ -74,6 +76,17 @@ TEST(ControlReply, ProgressAndResultLinesParseBack) {
   EXPECT_EQ(result->data["phase"], "failed");
   EXPECT_FALSE(parse_control_reply("{\"type\":\"result\"}")) << "a result without an exit code";
   EXPECT_FALSE(parse_control_reply("nonsense"));
+}
+
+// A reply line's fields of the wrong type are a protocol error for the client, not an exception
+// that ends it, and an exit status never wraps around to 0.
+TEST(ControlReply, FieldsOfTheWrongTypeAreRefusedNotThrown) {
+  for (const char* line :
+       {R"({"type":"progress","message":1})", R"({"type":"progress","level":[]})",
+        R"({"type":"result","exit":0,"message":{}})", R"({"type":"result","exit":0,"ok":"yes"})",
+        R"({"type":"result","exit":4294967296})", R"({"type":"result","exit":-1})"}) {
+    EXPECT_FALSE(parse_control_reply(line)) << line;
+  }
 }
 
 }  // namespace

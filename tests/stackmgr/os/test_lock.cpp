@@ -141,6 +141,24 @@ TEST(Lock, AWaitingCallerGivesUpAfterTheTimeout) {
   EXPECT_THAT(lock.error().message, HasSubstr("--timeout"));
 }
 
+TEST(Lock, AWaitingCallerStopsWaitingWhenAskedTo) {
+  TempDir dir;
+  const auto file = dir.path() / "lock";
+  Holder holder(file);
+  ASSERT_TRUE(holder.locked());
+  int asked = 0;
+  const auto started = std::chrono::steady_clock::now();
+  auto lock = os::Lock::acquire(file, os::LockWait::wait, std::chrono::seconds(30), {},
+                                [&asked] { return ++asked == 3; });
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.error().code, ECANCELED);
+  EXPECT_THAT(lock.error().message,
+              HasSubstr("stopped waiting for another stackmgr (pid " + std::to_string(holder.pid()) +
+                        ") to release " + file.string()));
+  EXPECT_EQ(asked, 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+}
+
 TEST(Lock, AKilledHolderLeavesNoStaleLock) {
   TempDir dir;
   const auto file = dir.path() / "lock";

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +209,31 @@ TEST_F(XfrmNamespace, CountAgreesWithWhatWasSeeded) {
   EXPECT_EQ(counts->sas, 4u);
   EXPECT_EQ(counts->main_policies, 4u);
   EXPECT_EQ(counts->sub_policies, 1u);
+}
+
+TEST_F(XfrmNamespace, ASocketsOwnPolicyIsShownAsSuchAndIsNotATunnel) {
+  // What pluto does to its IKE sockets: a per-socket bypass, dumped as XFRM_POLICY_MAX + dir.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  xfrm_userpolicy_info bypass{};
+  bypass.sel.family = AF_INET;
+  bypass.lft.soft_byte_limit = XFRM_INF;
+  bypass.lft.hard_byte_limit = XFRM_INF;
+  bypass.lft.soft_packet_limit = XFRM_INF;
+  bypass.lft.hard_packet_limit = XFRM_INF;
+  bypass.dir = XFRM_POLICY_OUT;
+  bypass.action = XFRM_POLICY_ALLOW;
+  ASSERT_EQ(::setsockopt(fd, IPPROTO_IP, IP_XFRM_POLICY, &bypass, sizeof bypass), 0) << std::strerror(errno);
+  const auto dump = stackmgr::os::dump_xfrm();
+  const auto counts = stackmgr::os::count_xfrm();
+  ::close(fd);
+  ASSERT_TRUE(dump) << dump.error().describe();
+  ASSERT_EQ(dump->policies.size(), 1u);
+  EXPECT_EQ(dump->policies[0].direction, os::XfrmDirection::socket_out);
+  EXPECT_EQ(stackmgr::os::to_string(dump->policies[0].direction), "socket out");
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->socket_policies, 1u);
+  EXPECT_EQ(counts->main_policies, 0u) << "a daemon's own socket bypass is no tunnel";
 }
 
 TEST_F(XfrmNamespace, FlushRemovesSasMainAndSubPolicies) {

@@ -46,8 +46,13 @@ case_lifecycle() {
   [ "$(jq -r .daemon.restarts <<<"$json")" = 0 ] || fail "daemon.restarts is not 0"
   [ "$(jq -r .daemon.uptime_s <<<"$json")" != null ] || fail "daemon.uptime_s missing"
   [ "$(jq -r .kernel.sas <<<"$json")" = "$(count_xfrm_states)" ] || fail "kernel.sas disagrees with ip xfrm state"
-  [ "$(jq -r .kernel.policies <<<"$json")" = "$(count_xfrm_policies)" ] ||
-    fail "kernel.policies $(jq -r .kernel.policies <<<"$json") disagrees with ip xfrm policy ($(count_xfrm_policies))"
+  # ip xfrm policy also lists the per-socket policies pluto sets on its IKE sockets.
+  local listed
+  listed=$(jq -r '.kernel.policies + .kernel.socket_policies' <<<"$json")
+  [ "$listed" = "$(count_xfrm_policies)" ] ||
+    fail "kernel.policies + socket_policies ($listed) disagrees with ip xfrm policy ($(count_xfrm_policies))"
+  [ "$(jq -r .kernel.socket_policies <<<"$json")" -ge 2 ] ||
+    fail "pluto's IKE sockets have no socket policies counted: $(jq -c .kernel <<<"$json")"
   [ "$(jq -r '.modules | length' <<<"$json")" -gt 0 ] || fail "no module states in status"
   [ "$(jq -r .detect.schema <<<"$json")" = stackmgr.detect/1 ] || fail "the detect document is not embedded"
   sm status | grep -q "pluto running, pid $pid" || fail "human status does not show pluto running"

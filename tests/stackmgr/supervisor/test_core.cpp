@@ -46,7 +46,9 @@ class CoreHarness {
   }
 
   // Sends `event`, then performs the actions the way the event loop does: PrepareStack is
-  // answered with `prepare_result`, SpawnDaemon by the fake spawner. Every action is recorded.
+  // answered with `prepare_result` (unless answer_prepare_ is false: module work still under
+  // way), UnloadOwnModules with `unload_result`, SpawnDaemon by the fake spawner. Every action
+  // is recorded.
   void send(const Event& event) {
     Transition transition = on_event(policy_, state_, event, now_);
     state_ = std::move(transition.state);
@@ -54,6 +56,8 @@ class CoreHarness {
       actions_.push_back(action);
       if (std::holds_alternative<PrepareStack>(action) && answer_prepare_) {
         send(prepare_result);
+      } else if (std::holds_alternative<UnloadOwnModules>(action)) {
+        send(unload_result);
       } else if (const auto* spawn = std::get_if<SpawnDaemon>(&action)) {
         send(spawner.spawn(spawn->stack));
       }
@@ -114,6 +118,7 @@ class CoreHarness {
   SupervisionPolicy& policy() { return policy_; }
 
   StackPrepared prepare_result{};
+  ModulesUnloaded unload_result{};
   bool answer_prepare_ = true;
   FakeSpawner spawner;
 
@@ -607,6 +612,84 @@ TEST(SupervisorCore, EventsAfterFinishingChangeNothing) {
 TEST(SupervisorCore, DescribesExits) {
   EXPECT_EQ((os::ProcessExit{1, 0}).describe(), "exited with code 1");
   EXPECT_EQ((os::ProcessExit{-1, SIGKILL}).describe(), "was killed by SIGKILL");
+}
+
+TEST(SupervisorCore, AStopWhileModulesChangeCancelsTheWorkAndWaitsForIt) {
+  CoreHarness core;
+  core.answer_prepare_ = false;  // the module work runs off the loop
+  core.send(Begin{Stack::native});
+  ASSERT_EQ(core.state().phase, Phase::preparing_stack);
+  core.send(SignalReceived{SIGTERM});
+  EXPECT_EQ(core.count<CancelModuleWork>(), 1);
+  EXPECT_EQ(core.notifications(NotifyKind::stopping).size(), 1u);
+  EXPECT_FALSE(core.finished_with().has_value()) << "never leave while modules change";
+  EXPECT_EQ(core.state().phase, Phase::preparing_stack);
+  core.send(SignalReceived{SIGTERM});  // a second one only says so
+  EXPECT_EQ(core.count<CancelModuleWork>(), 1);
+  EXPECT_NE(core.reports().find("already stopping"), std::string::npos) << core.reports();
+
+  core.send(StackPrepared{false, code(base::Exit::rolled_back), "a stop was requested before 'insert esp4'"});
+  EXPECT_EQ(core.finished_with(), 0);
+  EXPECT_EQ(core.state().phase, Phase::stopped);
+  EXPECT_TRUE(core.spawner.spawned.empty()) << "no daemon on a half-made stack";
+  EXPECT_FALSE(core.state().active_stack.has_value());
+}
+
+TEST(SupervisorCore, WorkThatEndsBeforeTheStopTakesEffectLeavesTheStackReadyAndStops) {
+  CoreHarness core;
+  core.answer_prepare_ = false;
+  core.send(Begin{Stack::native});
+  core.send(StopRequested{});
+  core.send(StackPrepared{true, 0, "the native stack is live"});
+  EXPECT_EQ(core.finished_with(), 0);
+  EXPECT_EQ(core.state().active_stack, Stack::native);
+  EXPECT_TRUE(core.spawner.spawned.empty());
+  EXPECT_EQ(core.count<FlushKernel>(), 1) << "a native stack is flushed on the way out";
+}
+
+TEST(SupervisorCore, StopUnloadWhileModulesChangeUnloadsOnceTheWorkIsOver) {
+  CoreHarness core;
+  core.answer_prepare_ = false;
+  core.send(Begin{Stack::native});
+  core.send(StopRequested{true});
+  EXPECT_EQ(core.count<UnloadOwnModules>(), 0) << "not while the other work runs";
+  core.send(StackPrepared{false, code(base::Exit::rolled_back), "stopped"});
+  EXPECT_EQ(core.count<UnloadOwnModules>(), 1);
+  EXPECT_EQ(core.finished_with(), 0);
+}
+
+TEST(SupervisorCore, UnloadingIsWaitedForBeforeFinishing) {
+  CoreHarness core;
+  core.unload_result = ModulesUnloaded{false, code(base::Exit::refused), "esp4 is in use"};
+  core.start_ready();
+  core.send(StopRequested{true});
+  core.clear_actions();
+  core.send(ProcessExited{100, os::ProcessExit{0, 0}});
+  EXPECT_EQ(core.count<UnloadOwnModules>(), 1);
+  EXPECT_EQ(core.state().phase, Phase::stopped);
+  EXPECT_NE(core.reports().find("stopped: esp4 is in use"), std::string::npos) << core.reports();
+  EXPECT_EQ(core.finished_with(), 0);
+}
+
+TEST(SupervisorCore, AStopDuringASwitchsModuleWorkInterruptsTheSwitch) {
+  CoreHarness core;
+  core.start_ready(Stack::native);
+  core.answer_prepare_ = false;
+  core.send(SwitchRequested{Stack::klips});
+  core.send(ProcessExited{100, os::ProcessExit{0, 0}});
+  ASSERT_EQ(core.state().phase, Phase::switching);
+  core.clear_actions();
+  core.send(StopRequested{});
+  EXPECT_EQ(core.count<CancelModuleWork>(), 1);
+  EXPECT_TRUE(core.taken<SwitchProgress>().empty()) << "the switch ends when its work does";
+  core.send(
+      StackPrepared{false, code(base::Exit::rolled_back), "a stop was requested before 'insert ipsec'"});
+  const auto progress = core.taken<SwitchProgress>();
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_EQ(progress[0].stage, SwitchStage::interrupted);
+  EXPECT_EQ(progress[0].exit_code, code(base::Exit::rolled_back));
+  EXPECT_NE(progress[0].message.find("a stop request interrupted the switch to klips"), std::string::npos);
+  EXPECT_EQ(core.finished_with(), 0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -65,15 +66,17 @@ class SupervisorTest : public ::testing::Test {
     SupervisorHost host{
         spawner_,
         notifier_,
-        [this](detect::Stack stack, const std::function<void(base::LogLevel, const std::string&)>&) {
+        [this](detect::Stack stack, const SupervisorHost::Report& report,
+               const SupervisorHost::StopRequested& stop_requested) {
           prepared_.push_back(stack);
+          if (slow_prepare_) return slow_prepare_(report, stop_requested);
           return prepare_result_;
         },
         [this] {
           ++flushes_;
           return detect::Status{};
         },
-        [this](const std::function<void(base::LogLevel, const std::string&)>&) {
+        [this](const SupervisorHost::Report&, const SupervisorHost::StopRequested&) {
           ++unloads_;
           return unload_result_;
         },
@@ -83,7 +86,7 @@ class SupervisorTest : public ::testing::Test {
     };
     auto supervisor = Supervisor::create(
         SupervisorSetup{config_, detect::Stack::native, "native (test)", config::ChoiceSource::command_line},
-        std::move(host), std::chrono::microseconds{0});
+        std::move(host), watchdog_);
     EXPECT_TRUE(supervisor) << supervisor.error().describe();
     return supervisor ? std::move(supervisor).value() : nullptr;
   }
@@ -130,6 +133,10 @@ class SupervisorTest : public ::testing::Test {
   std::atomic<int> unloads_ = 0;
   switching::StackOutcome prepare_result_{0, "the native stack is usable", {}};
   switching::StackOutcome unload_result_{0, "unloaded", {}};
+  // When set, prepare runs this instead of returning prepare_result_ (on the module worker).
+  std::function<switching::StackOutcome(const SupervisorHost::Report&, const SupervisorHost::StopRequested&)>
+      slow_prepare_;
+  std::chrono::microseconds watchdog_{0};  // WATCHDOG_USEC as systemd would pass it
   std::thread client_;
 };
 
@@ -253,6 +260,107 @@ TEST_F(SupervisorTest, SwitchToTheRunningStackOverTheSocketIsAlreadyThere) {
   EXPECT_NE(switched.message.find("already on the native stack"), std::string::npos) << switched.message;
   EXPECT_EQ(prepared_.size(), 1u) << "no stack change happened";
   EXPECT_FALSE(fs::exists(config_.paths.journal()));
+}
+
+// Module work that takes `steps` steps of `each`, reporting each one and honouring a stop
+// request between two of them, as the executor does; `done` counts the steps it finished.
+std::function<switching::StackOutcome(const SupervisorHost::Report&, const SupervisorHost::StopRequested&)>
+stepwise_prepare(int steps, std::chrono::milliseconds each, std::atomic<int>& done) {
+  return [steps, each, &done](const SupervisorHost::Report& report,
+                              const SupervisorHost::StopRequested& stop) {
+    for (int step = 1; step <= steps; ++step) {
+      if (stop()) {
+        report(base::LogLevel::warn, "stopped before step " + std::to_string(step));
+        return switching::StackOutcome{
+            code(base::Exit::rolled_back), "a stop was requested before step " + std::to_string(step), {}};
+      }
+      report(base::LogLevel::info, "step " + std::to_string(step) + " of " + std::to_string(steps));
+      std::this_thread::sleep_for(each);
+      ++done;
+    }
+    return switching::StackOutcome{0, "the native stack is live", {}};
+  };
+}
+
+TEST_F(SupervisorTest, ModuleWorkRunsOffTheLoopSoTheWatchdogAndStatusCarryOn) {
+  watchdog_ = std::chrono::microseconds{200000};  // a ping due every 100 ms
+  std::atomic<int> done = 0;
+  slow_prepare_ = stepwise_prepare(12, 100ms, done);  // 1.2 s: six watchdog periods
+  auto supervisor = create();
+  ASSERT_TRUE(supervisor);
+  nlohmann::json during;
+  int pings_during = 0;
+  int steps_at_status = 0;
+  client([&] {
+    std::this_thread::sleep_for(500ms);
+    const auto before = notifier_.events();
+    const int pings_before = static_cast<int>(std::count(before.begin(), before.end(), "watchdog"));
+    during = ask(control::ControlRequest{control::ControlCommand::status, false, std::nullopt, false}).data;
+    steps_at_status = done;
+    std::this_thread::sleep_for(400ms);
+    const auto events = notifier_.events();
+    pings_during = static_cast<int>(std::count(events.begin(), events.end(), "watchdog")) - pings_before;
+    wait_running();
+    kill(getpid(), SIGTERM);
+  });
+  EXPECT_EQ(supervisor->run(), 0);
+  client_.join();
+  EXPECT_GT(steps_at_status, 0);
+  EXPECT_LT(steps_at_status, 12) << "status must answer while the work runs, not after it";
+  EXPECT_EQ(during["supervisor"]["phase"], "preparing-stack");
+  ASSERT_TRUE(during.contains("module_work")) << during.dump();
+  EXPECT_EQ(during["module_work"]["doing"], "making the native stack ready");
+  EXPECT_NE(during["module_work"]["step"].get<std::string>().find("of 12"), std::string::npos);
+  EXPECT_EQ(during["kernel"]["error"], "not read while the supervisor changes modules");
+  EXPECT_GE(pings_during, 2) << "the watchdog must be pinged while modules change";
+  EXPECT_EQ(done, 12);
+}
+
+TEST_F(SupervisorTest, SigtermDuringModuleWorkStopsAtTheNextStepAndStartsNoDaemon) {
+  std::atomic<int> done = 0;
+  slow_prepare_ = stepwise_prepare(20, 100ms, done);
+  auto supervisor = create();
+  ASSERT_TRUE(supervisor);
+  control::ControlReply status;
+  client([&] {
+    while (done < 3) std::this_thread::sleep_for(10ms);
+    kill(getpid(), SIGTERM);
+  });
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(supervisor->run(), 0) << "a requested stop is a clean stop";
+  client_.join();
+  EXPECT_LT(done, 6) << "the work stopped at a step boundary, not at its end";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+  const auto events = notifier_.events();
+  EXPECT_EQ(std::count(events.begin(), events.end(), "stopping"), 1);
+  for (const auto& event : events) EXPECT_EQ(event.rfind("ready", 0), std::string::npos) << event;
+  auto last = read_last_run(config_.paths);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ((*last)["supervisor"]["phase"], "stopped");
+  EXPECT_EQ((*last)["daemon"]["pid"], nullptr) << "no daemon was started on a half-made stack";
+}
+
+TEST_F(SupervisorTest, StopUnloadDuringModuleWorkUnloadsOnceTheWorkHasStopped) {
+  std::atomic<int> done = 0;
+  slow_prepare_ = stepwise_prepare(20, 100ms, done);
+  auto supervisor = create();
+  ASSERT_TRUE(supervisor);
+  control::ControlReply stopped;
+  std::vector<std::string> progress;
+  client([&] {
+    while (done < 2) std::this_thread::sleep_for(10ms);
+    stopped =
+        ask(control::ControlRequest{control::ControlCommand::stop, true, std::nullopt, false}, &progress);
+  });
+  EXPECT_EQ(supervisor->run(), 0);
+  client_.join();
+  EXPECT_LT(done, 6);
+  EXPECT_EQ(unloads_, 1);
+  EXPECT_TRUE(stopped.ok) << stopped.message;
+  bool said_stopping = false;
+  for (const auto& line : progress)
+    said_stopping = said_stopping || line.find("module step") != std::string::npos;
+  EXPECT_TRUE(said_stopping) << "the client hears that the stop waits for the module step";
 }
 
 }  // namespace

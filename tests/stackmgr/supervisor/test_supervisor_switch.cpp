@@ -62,12 +62,14 @@ class SupervisedSwitch : public ::testing::Test {
     for (auto& thread : clients_) thread.join();
   }
 
-  switching::StackOutcome prepare(Stack stack) {
+  switching::StackOutcome prepare(Stack stack, const SupervisorHost::StopRequested& stop_requested = {}) {
     switching::SwitchRequest request;
     request.target = stack;
     request.policy.load_helpers = false;
     request.lock_timeout = 2s;
-    const switching::SwitchResult result = switching::switch_direct(request, environment_);
+    environment_.stop_requested = stop_requested;
+    const switching::SwitchResult result =
+        switching::switch_direct(request, environment_, step_observer_.load());
     const base::Exit exit = switching::exit_for(result);
     return switching::StackOutcome{
         code(exit), exit == base::Exit::ok ? "the stack is ready" : "loading failed", {}};
@@ -76,11 +78,12 @@ class SupervisedSwitch : public ::testing::Test {
   std::unique_ptr<Supervisor> create(Stack stack) {
     SupervisorHost host{spawner_,
                         notifier_,
-                        [this](Stack target, const std::function<void(base::LogLevel, const std::string&)>&) {
-                          return prepare(target);
+                        [this](Stack target, const SupervisorHost::Report&,
+                               const SupervisorHost::StopRequested& stop_requested) {
+                          return prepare(target, stop_requested);
                         },
                         [] { return detect::Status{}; },
-                        [](const std::function<void(base::LogLevel, const std::string&)>&) {
+                        [](const SupervisorHost::Report&, const SupervisorHost::StopRequested&) {
                           return switching::StackOutcome{};
                         },
                         [] { return nlohmann::json::object(); }};
@@ -140,6 +143,7 @@ class SupervisedSwitch : public ::testing::Test {
   os::ForkExecSpawner spawner_;
   SilentNotifier notifier_;
   std::vector<std::thread> clients_;
+  std::atomic<switching::SwitchObserver*> step_observer_{nullptr};  // sees the module steps of every prepare
 };
 
 TEST_F(SupervisedSwitch, StopsTheDaemonSwitchesAndStartsItOnTheNewStackRecordingTheChoice) {
@@ -252,6 +256,45 @@ TEST_F(SupervisedSwitch, TwentyConcurrentCallersGetDefiniteAnswersAndTheLastSucc
   }
   EXPECT_FALSE(world_.kernel.crashed());
   EXPECT_FALSE(fs::exists(config_.paths.journal()));
+}
+
+// Pauses after each module step, so that a stop can arrive while the modules change.
+class SlowSteps final : public switching::SwitchObserver {
+ public:
+  void step_finished(const modules::StepRecord& record) override {
+    if (record.phase == modules::Phase::forward) ++forward;
+    std::this_thread::sleep_for(100ms);
+  }
+  std::atomic<int> forward = 0;
+};
+
+TEST_F(SupervisedSwitch, AStopWhileTheModulesChangeEndsTheSwitchAtAStepBoundaryWithTheKernelBack) {
+  auto supervisor = create(Stack::native);
+  ASSERT_TRUE(supervisor);
+  SlowSteps slow;
+  control::ControlReply reply;
+  client([&] {
+    wait_running();
+    step_observer_ = &slow;  // the switch's prepare sees it; the boot's did not
+    std::thread stopper([&] {
+      while (slow.forward < 2) std::this_thread::sleep_for(5ms);
+      stop();
+    });
+    reply = ask(switch_to(Stack::klips));
+    stopper.join();
+  });
+  EXPECT_EQ(supervisor->run(), 0) << "a requested stop is a clean stop";
+  EXPECT_EQ(reply.exit_code, code(base::Exit::rolled_back)) << reply.message;
+  EXPECT_EQ(reply.data["outcome"], "interrupted") << reply.data.dump();
+  EXPECT_NE(reply.message.find("a stop request interrupted the switch to klips"), std::string::npos)
+      << reply.message;
+  EXPECT_LT(slow.forward, 6) << "the switch did not run to its end";
+  EXPECT_TRUE(world_.kernel.is_loaded("af_key")) << "rolled back to where it started";
+  EXPECT_FALSE(world_.kernel.is_loaded("ipsec"));
+  EXPECT_FALSE(guard_.is_set());
+  EXPECT_FALSE(world_.kernel.crashed());
+  EXPECT_EQ(chosen(), std::nullopt) << "an interrupted switch records no choice";
+  EXPECT_TRUE(fs::exists(config_.paths.journal())) << "the next start reads what was interrupted";
 }
 
 }  // namespace

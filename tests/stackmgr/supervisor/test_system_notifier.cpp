@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "stackmgr/supervisor/notify_listener.hpp"
 #include "stackmgr/supervisor/system_notifier.hpp"
@@ -106,6 +109,29 @@ TEST(NotifierList, FansOutToEveryNotifier) {
   EXPECT_EQ(read(second[0], &byte, 1), 1);
   close(first[0]);
   close(second[0]);
+}
+
+// Counts watchdog pings; safe to call from the keepalive's thread.
+class PingCounter final : public Notifier {
+ public:
+  void ready(const std::string&) override {}
+  void status(const std::string&) override {}
+  void stopping() override {}
+  void watchdog() override { ++pings; }
+  std::atomic<int> pings = 0;
+};
+
+TEST(WatchdogKeepalive, PingsAtOnceThenEveryPeriodAndNeverAfterItEnds) {
+  PingCounter counter;
+  {
+    WatchdogKeepalive keepalive(counter, std::chrono::milliseconds(20));
+    EXPECT_GE(counter.pings, 1) << "the first ping comes at once";
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  const int at_end = counter.pings;
+  EXPECT_GE(at_end, 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(counter.pings, at_end) << "no ping once it is gone";
 }
 
 }  // namespace

@@ -113,7 +113,9 @@ INSTANTIATE_TEST_SUITE_P(
                       R"({"version":1,"from":"native","steps":[]})",
                       R"({"version":1,"from":"native","to":"bsd","steps":[]})",
                       R"({"version":1,"from":"klips","to":"native","steps":[{"what":3}]})",
-                      R"({"version":2,"from":"klips","to":"native","steps":[]})"));
+                      R"({"version":2,"from":"klips","to":"native","steps":[]})",
+                      // 2^32 + 1 is not version 1, however an int would see it.
+                      R"({"version":4294967297,"from":"klips","to":"native","steps":[]})"));
 
 TEST_F(Journal, AnOversizedJournalIsMovedAsideToo) {
   fs::create_directories(file_.parent_path());

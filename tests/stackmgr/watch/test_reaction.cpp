@@ -55,7 +55,7 @@ TEST(ModuleReactionClassify, CatalogModulesAndIpsecDevicesConcernIpsecOthersAreU
 
 TEST(ModuleReactionClassify, EventsDuringStackmgrsOwnChangeAreOwn) {
   const detect::Catalog catalog = detect::Catalog::defaults();
-  for (const char* phase : {"preparing-stack", "stopping", "switching"}) {
+  for (const char* phase : {"preparing-stack", "stopping", "switching", "unloading", "reloading"}) {
     EXPECT_EQ(classify(module_event("esp4", WatchAction::add), catalog, phase), EventClass::own) << phase;
   }
   for (const char* phase : {"starting", "running", "backoff"}) {

@@ -13,6 +13,37 @@ export PATH HOME
 
 say() { echo "vm-init: $*" >/dev/console; }
 
+# setup_disk DEVICE: mount the ext4 disk of run-guest.sh --disk on /disk and bind its
+# var/lib/stackmgr and etc/stackmgr over /var/lib/stackmgr and /etc/stackmgr, so that
+# stackmgr's state and config live on a real file system that survives a power cut. The
+# guest never writes back on its own: no periodic writeback, a journal commit only every
+# 600 s, and no implicit flush on rename (noauto_da_alloc). A write is on the disk only
+# when a program made it so (fsync, or sync), so a cut right after a write that was not
+# made durable loses it, every time, instead of depending on a timer.
+setup_disk() {
+	/sbin/modprobe -a virtio_pci virtio_blk ext4 || return 1
+	_i=0
+	while [ ! -b "$1" ] && [ "$_i" -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ -b "$1" ] || {
+		say "no block device $1 after 10 s"
+		return 1
+	}
+	echo 0 >/proc/sys/vm/dirty_writeback_centisecs || return 1
+	mkdir -p /disk
+	mount -t ext4 -o noauto_da_alloc,commit=600 "$1" /disk || return 1
+	for _d in /var/lib/stackmgr /etc/stackmgr; do
+		[ -d "/disk$_d" ] || {
+			say "the disk has no $_d"
+			return 1
+		}
+		mkdir -p "$_d"
+		mount -o bind "/disk$_d" "$_d" || return 1
+	done
+}
+
 # vm_exit N: end the guest (and qemu) with status N; never returns.
 vm_exit() {
 	code=$1
@@ -68,6 +99,12 @@ STANDIN_KO=/lib/modules/$KVER/extra/ipsec.ko
 export KVER VM_LIB VM_SCENARIO STANDIN_KO
 # shellcheck disable=SC1091
 . /scenario/args.sh
+
+if [ -n "${VM_DISK:-}" ] && ! setup_disk "$VM_DISK"; then
+	echo "vm-init: could not mount the disk $VM_DISK on /disk (see the kernel console)" >&3
+	exec 3>&-
+	vm_exit 126
+fi
 
 say "running scenario $VM_SCENARIO"
 echo "# vm: scenario $VM_SCENARIO, kernel $KVER, uptime $(cut -d' ' -f1 /proc/uptime) s" >&3

@@ -55,6 +55,7 @@
 #include <linux/errno.h>
 #include <linux/if_arp.h>
 #include <linux/in.h>
+#include <linux/delay.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -81,6 +82,11 @@ static bool claim_protocols = true;
 module_param(claim_protocols, bool, 0444);
 MODULE_PARM_DESC(claim_protocols,
 		 "claim the IPv4 ESP and AH protocol handlers as KLIPS did (default on)");
+
+static unsigned int exit_delay_ms;
+module_param(exit_delay_ms, uint, 0644);
+MODULE_PARM_DESC(exit_delay_ms,
+		 "sleep this long when unloaded, so the module stays GOING (tests of slow module work)");
 
 /* ---- PF_KEY: a socket family that exists and accepts nothing ---- */
 
@@ -442,6 +448,10 @@ out_proto:
 
 static void __exit standin_exit(void)
 {
+	if (exit_delay_ms) {
+		pr_info("ipsec: stand-in: staying GOING for %u ms (exit_delay_ms)\n", exit_delay_ms);
+		msleep(exit_delay_ms);
+	}
 	unregister_netdev(standin_dev);
 	free_netdev(standin_dev);
 	standin_dev = NULL;

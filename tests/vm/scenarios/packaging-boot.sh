@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 7's boot check on the real kernel, in one boot, with the shipped files
+# The packaging boot check on the real kernel, in one boot, with the shipped files
 # (packaging/stackmgr.init as /etc/init.d/stackmgr, packaging/kernel-postinst.d/stackmgr as
 # /etc/kernel/postinst.d/zz-stackmgr):
 #   a. sysvinit's boot: every /etc/rc2.d/S* script gets "start", as /etc/init.d/rc does;

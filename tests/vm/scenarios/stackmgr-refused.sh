@@ -1,5 +1,5 @@
 #!/bin/sh
-# Hosts where a switch must be refused, in one boot (issue 4, scenarios 9 and 10):
+# Hosts where a switch must be refused, in one boot (tests/modules/real-kernel-scenarios.md, scenarios 9 and 10):
 #   9. `blacklist esp4` in /etc/modprobe.d: detect reports esp4 as blacklisted, and
 #      `switch native` is refused with that reason (exit 3), from no stack and from
 #      KLIPS; nothing is force-loaded. Without the line, the same switch works.

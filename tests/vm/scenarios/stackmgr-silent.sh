@@ -1,5 +1,5 @@
 #!/bin/sh
-# The silent-success trap on the real kernel (issue 4, scenario 6): a conflicting load
+# The silent-success trap on the real kernel (tests/modules/real-kernel-scenarios.md, scenario 6): a conflicting load
 # that modprobe reports as success must be reported by stackmgr as a failure.
 #
 # How the conflict gets past stackmgr's rules: ip_vti (VTI tunnels, what Libreswan's

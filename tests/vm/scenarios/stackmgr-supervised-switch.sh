@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 6 on the real kernel, in one boot: the admin switch through the running supervisor.
+# The switch through the supervisor on the real kernel, in one boot: the admin switch through the running supervisor.
 #   a. a switch with a daemon running (a busybox sh stand-in daemon): stopped, switched,
 #      started again on the new stack; the choice is recorded for the next start;
 #   b. a failed switch (esp4 blacklisted) rolled back to KLIPS, with the daemon back up;

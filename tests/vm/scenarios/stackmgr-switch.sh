@@ -1,5 +1,5 @@
 #!/bin/sh
-# stackmgr on the real kernel, the everyday path, in one boot (issue 4, scenarios 1, 2, 3,
+# stackmgr on the real kernel, the everyday path, in one boot (tests/modules/real-kernel-scenarios.md, scenarios 1, 2, 3,
 # 7 and 4, in that order):
 #   1. a clean kernel: detect shows both stacks loadable and none active;
 #   2. `switch native` loads and verifies af_key/esp4/ah4 and its helpers;

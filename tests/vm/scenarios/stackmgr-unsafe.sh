@@ -1,5 +1,5 @@
 #!/bin/sh
-# stackmgr against things that happen behind its back, in one boot (issue 4,
+# stackmgr against things that happen behind its back, in one boot (tests/modules/real-kernel-scenarios.md,
 # scenarios 5 and 8):
 #   5. af_key, esp4, ah4 loaded out of band by modprobe.
 #      a. `plan klips` and `switch klips` take the safe path: unload them first.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 9 on the real kernel, in one boot: the supervisor watches module events (libudev,
+# The switch through the supervisor on the real kernel, in one boot: the supervisor watches module events (libudev,
 # "kernel" netlink source) and reacts to changes made behind its back.
 #   a. native chosen, supervisor running: no periodic wakeups over a quiet period;
 #   b. `modprobe dummy`: counted as unrelated, no reaction;

@@ -31,6 +31,8 @@
 #                              says which stack it runs on and sleeps until SIGTERM)
 #                              and /etc/stackmgr/stackmgr.toml running it on either
 #                              stack; each LINE is a top-level config line before it
+#   install_standin_daemon_program
+#                              write only STANDIN_DAEMON (the config is already there)
 #   daemon_stack_is STACK      a stand-in daemon runs with STACK as its argument
 
 # shellcheck disable=SC2034 # used by the scenarios that source this file
@@ -204,7 +206,19 @@ stackmgr_json() {
 STANDIN_DAEMON=/usr/local/sbin/standin-daemon
 
 install_standin_daemon() {
-	mkdir -p /usr/local/sbin /etc/stackmgr
+	install_standin_daemon_program
+	mkdir -p /etc/stackmgr
+	{
+		for _line; do printf '%s\n' "$_line"; done
+		printf '[daemon]\nargv.native = ["%s", "{stack}"]\nargv.klips = ["%s", "{stack}"]\n' \
+			"$STANDIN_DAEMON" "$STANDIN_DAEMON"
+		printf 'expect_notify = false\nstop_timeout = "5s"\n'
+	} >/etc/stackmgr/stackmgr.toml
+	chmod 0644 /etc/stackmgr/stackmgr.toml
+}
+
+install_standin_daemon_program() {
+	mkdir -p /usr/local/sbin
 	cat >"$STANDIN_DAEMON" <<'SCRIPT'
 #!/bin/sh
 # A stand-in keying daemon: says which stack it runs on, then sleeps until SIGTERM.
@@ -216,13 +230,6 @@ while :; do
 done
 SCRIPT
 	chmod 0755 "$STANDIN_DAEMON"
-	{
-		for _line; do printf '%s\n' "$_line"; done
-		printf '[daemon]\nargv.native = ["%s", "{stack}"]\nargv.klips = ["%s", "{stack}"]\n' \
-			"$STANDIN_DAEMON" "$STANDIN_DAEMON"
-		printf 'expect_notify = false\nstop_timeout = "5s"\n'
-	} >/etc/stackmgr/stackmgr.toml
-	chmod 0644 /etc/stackmgr/stackmgr.toml
 }
 
 daemon_stack_is() {
