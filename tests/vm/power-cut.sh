@@ -6,11 +6,13 @@
 # whole, and leave the kernel with exactly one stack: the start one before the switch recorded
 # its new choice, the target one after, either one at the rename that records it.
 #
-# Usage: power-cut.sh [--build-dir DIR] [--timeout S] [--points boundaries|all] [--jobs N]
+# Usage: power-cut.sh [--build-dir DIR] [--timeout S] [--points split|boundaries|all] [--jobs N]
 #                     [--direction FROM:TO]
-#   --points  boundaries (default, $STACKMGR_POWER_CUT_POINTS): before and inside the first
-#             journal write, before every step, after the last one, inside the journal's
-#             removal and inside the write of the chosen-stack file, and at the end;
+#   --points  split (default, $STACKMGR_POWER_CUT_POINTS): every step boundary in both
+#             directions, and the durable writes' inner points shared out between the two
+#             (the same code writes either way): the first journal write's in native:klips,
+#             the journal's removal and the chosen-stack file's write in klips:native;
+#             boundaries: the step boundaries and all those inner points in both directions;
 #             all: every pause point the switch passes on the disk (every journal write)
 #   --jobs    chains at once, one per direction (default 2, $STACKMGR_POWER_CUT_JOBS)
 #   --direction  only this chain: native:klips or klips:native (default both)
@@ -29,7 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 build=$(vm_default_build_dir)
 tmo=${STACKMGR_VM_TIMEOUT:-150}
-points=${STACKMGR_POWER_CUT_POINTS:-boundaries}
+points=${STACKMGR_POWER_CUT_POINTS:-split}
 jobs=${STACKMGR_POWER_CUT_JOBS:-2}
 directions=(native:klips klips:native)
 while [ $# -gt 0 ]; do
@@ -57,7 +59,7 @@ while [ $# -gt 0 ]; do
 	*) vm_die "power-cut.sh: unknown argument $1" ;;
 	esac
 done
-case $points in boundaries | all) ;; *) vm_die "--points must be boundaries or all" ;; esac
+case $points in split | boundaries | all) ;; *) vm_die "--points must be split, boundaries or all" ;; esac
 case $jobs in 1 | 2) ;; *) vm_die "--jobs must be 1 or 2" ;; esac
 mkdir -p "$build/runs"
 build=$(cd "$build" && pwd)
@@ -66,10 +68,12 @@ grep -q 'stackmgr-pause-points' "$build/initramfs/image-info" 2>/dev/null ||
 work=$(mktemp -d "$build/runs/power-cut-chains.XXXXXX")
 started=$SECONDS
 
-# select_cuts TRACE: print "POINT EXPECT" for each cut, in the order the switch passes them.
+# select_cuts TRACE FROM: print "POINT EXPECT" for each cut, in the order the switch passes them.
 # EXPECT is start before the rename that records the new choice, either at it, target after.
 select_cuts() {
-	awk -v mode="$points" -v journal=/var/lib/stackmgr/journal -v stack=/var/lib/stackmgr/stack '
+	local inner=both
+	[ "$points" != split ] || case $2 in native) inner=journal-write ;; *) inner=files ;; esac
+	awk -v mode="$points" -v inner="$inner" -v journal=/var/lib/stackmgr/journal -v stack=/var/lib/stackmgr/stack '
 		{ name[NR] = $1; detail[NR] = $2 }
 		$1 ~ /^write\.renamed#/ && $2 == stack && !renamed { renamed = NR }
 		END {
@@ -81,9 +85,12 @@ select_cuts() {
 				if (mode == "all") {
 					keep = on_disk || n ~ /^switch\./
 				} else {
-					keep = n ~ /^switch\.(planned|step-started|executed|finished)#/ ||
-						(d == journal && n ~ /^remove\./) || d == stack ||
-						(d == journal && first_journal_write && n !~ /^write\.dir-synced#/)
+					journal_write = d == journal && first_journal_write && n !~ /^write\.dir-synced#/
+					# the rename that records the choice, and its directory fsync, in both directions
+					records = d == stack && n ~ /^write\.(renamed|dir-synced)#/
+					keep = n ~ /^switch\.(planned|step-started|executed|finished)#/ || records ||
+						(inner != "files" && journal_write) ||
+						(inner != "journal-write" && ((d == journal && n ~ /^remove\./) || d == stack))
 				}
 				if (d == journal && n ~ /^write\.dir-synced#/) first_journal_write = 0
 				if (!keep) continue
@@ -146,7 +153,7 @@ chain() {
 	fi
 	env=("PC_FROM=$from" "PC_TO=$to")
 	sed -n 's/^# TRACE //p' "$log" | tr -d '\r' >"$dir/trace"
-	if ! select_cuts "$dir/trace" >"$dir/cuts" || [ ! -s "$dir/cuts" ]; then
+	if ! select_cuts "$dir/trace" "$from" >"$dir/cuts" || [ ! -s "$dir/cuts" ]; then
 		fail "$from->$to: no cut points from the trace (log: $log)"
 		return 0
 	fi
