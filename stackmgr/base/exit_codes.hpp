@@ -22,6 +22,8 @@ enum class Exit : int {
   confirmation = 14,    // switch: tunnels are up and stdin is not a TTY; pass --yes
   filesystem = 15,      // a file or directory stackmgr needs could not be made or written:
                         // read-only file system, no space, permission, a parent that cannot be made
+  interrupted = 16,     // switch: a stop, or the supervisor's end, cut the switch short before its
+                        // result; the next `start` finishes or rolls it back from the journal
 };
 
 // LSB status action codes, used by `stackmgr status`.

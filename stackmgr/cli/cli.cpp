@@ -33,6 +33,8 @@ constexpr const char* kExitCodeHelp = R"(Exit codes:
  14  switch: tunnels are up and stdin is not a terminal; pass --yes
  15  a file or directory could not be made or written (read-only file system, no space,
      permission, a parent that cannot be made); the message names the path and the error
+ 16  switch: a stop, or the supervisor's end, cut the switch short before its result; the
+     next 'stackmgr start' finishes or rolls it back from the journal
 `stackmgr status` uses the LSB codes: 0 running, 1 dead with pid file, 3 stopped, 4 unknown.)";
 
 void setup_logging(const std::string& level) {

@@ -79,7 +79,8 @@ int run_status(const GlobalOptions& global, const StatusOptions& options) {
       spdlog::error("{}: only root may ask the supervisor", failure.error.describe());
       return code(base::StatusExit::unknown);
     }
-    if (failure.failure == control::ControlFailure::protocol) {
+    if (failure.failure == control::ControlFailure::protocol ||
+        failure.failure == control::ControlFailure::dropped) {
       spdlog::error("the supervisor did not answer properly: {}", failure.error.describe());
       return code(base::StatusExit::unknown);
     }

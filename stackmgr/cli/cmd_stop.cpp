@@ -100,6 +100,7 @@ int run_stop(const GlobalOptions& global, const StopOptions& options) {
         spdlog::error("{}: only root may stop stackmgr", failure->error.describe());
         return code(base::Exit::permission);
       case control::ControlFailure::protocol:
+      case control::ControlFailure::dropped:
         spdlog::error("stopping the supervisor failed: {}", failure->error.describe());
         return code(base::Exit::internal);
     }

@@ -41,7 +41,9 @@ Exit codes:
   7  config error, or an untrusted lock directory or file (a run_dir stackmgr did not make)
   9  not root
  14  tunnels are up and stdin is not a terminal: pass --yes
- 15  a file system refused the journal or the lock (read-only, full, no permission))";
+ 15  a file system refused the journal or the lock (read-only, full, no permission)
+ 16  a stop, or the supervisor's end, cut the switch short; the next 'start' finishes or
+     rolls it back from the journal)";
 
 struct SwitchOptions {
   std::string stack;
@@ -150,6 +152,15 @@ std::optional<int> switch_through_supervisor(const config::Config& config, detec
   if (auto* failure = std::get_if<control::ControlClientError>(&reply)) {
     if (failure->failure == control::ControlFailure::not_running) return std::nullopt;
     spdlog::error("talking to the supervisor: {}", failure->error.describe());
+    if (failure->failure == control::ControlFailure::dropped) {
+      spdlog::error(
+          "the supervisor stopped or died before the switch's result; whatever it had begun is in its "
+          "journal, and "
+          "the next 'stackmgr start' finishes or rolls it back ('stackmgr status' and 'stackmgr detect' show "
+          "the "
+          "state now)");
+      return code(base::Exit::interrupted);
+    }
     return failure->failure == control::ControlFailure::permission ? code(base::Exit::permission)
                                                                    : code(base::Exit::internal);
   }

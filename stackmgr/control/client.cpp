@@ -62,7 +62,7 @@ std::variant<ControlReply, ControlClientError> call_supervisor(
     const ssize_t got = recv(fd.get(), buffer, sizeof buffer, 0);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
-      return failure(ControlFailure::protocol,
+      return failure(ControlFailure::dropped,
                      protocol_error("the supervisor closed the connection before its result"));
     }
     pending.append(buffer, static_cast<std::size_t>(got));

@@ -16,7 +16,8 @@ namespace stackmgr::control {
 enum class ControlFailure {
   not_running,  // no socket, or nobody listening (ENOENT, ECONNREFUSED)
   permission,   // EACCES/EPERM: not root
-  protocol,     // garbage, timeout, or the connection dropped before the result
+  protocol,     // garbage, or a timeout
+  dropped,      // the supervisor closed the connection before the result (it stopped or died)
 };
 struct ControlClientError {
   ControlFailure failure = ControlFailure::protocol;

@@ -454,7 +454,7 @@ void Step::handle(const StopRequested& event) {
   state_.switch_target.reset();
   if (state_.switching) {
     switch_progress(
-        SwitchStage::interrupted, code(base::Exit::internal),
+        SwitchStage::interrupted, code(base::Exit::interrupted),
         "a stop request interrupted the switch; the next 'stackmgr start' recovers from its journal");
     state_.switching.reset();
   }

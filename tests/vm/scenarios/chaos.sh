@@ -68,13 +68,8 @@ switcher() {
 		_rc=0
 		/usr/sbin/stackmgr switch "$_t" --yes --timeout 20 >"$D/switcher$1.out" 2>&1 || _rc=$?
 		log "switcher$1 switch $_t rc=$_rc"
-		# 1 is stackmgr's internal error, except for a switch through a supervisor that was
-		# stopped in the middle of it: the supervisor answers that with 1 (the journal is kept).
-		if [ "$_rc" = 1 ] && grep -q 'a stop request interrupted the switch' "$D/switcher$1.out"; then
-			log "switcher$1 switch $_t interrupted by a stop"
-			continue
-		fi
-		case $_rc in 0 | 3 | 4 | 5 | 6 | 137) ;; *)
+		# 16: a stop or kill of the supervisor cut a switch through it short (the journal is kept).
+		case $_rc in 0 | 3 | 4 | 5 | 6 | 16 | 137) ;; *)
 			{
 				echo "switcher$1: switch $_t exited $_rc:"
 				cat "$D/switcher$1.out"
