@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test stackmgr has, from a fresh Debian 12 machine: installs what it needs, builds,
-# then runs lint, the unit tests (plain and under ASan/UBSan), the fuzzers for a bounded time,
-# the real-daemon tests, the packaging tests, the real-kernel suite in qemu, the end-to-end system
-# test, and the benchmarks.
+# then runs lint, the unit tests (plain, and under ASan/UBSan in the clang tree the fuzzers are
+# built in), the fuzzers for a bounded time, the real-daemon tests, the packaging tests, the
+# real-kernel suite in qemu, the end-to-end system test, and the benchmarks.
 # This is the README's test command; CI (.ci/run) calls it. Needs root (apt-get, namespaces,
 # module loading in the guest). Exit status: 0 only when every stage passed.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${STACKMGR_BUILD_DIR:-$top/build/test}
-asan_build=${STACKMGR_ASAN_BUILD_DIR:-$top/build/asan}
+# clang, ASan+UBSan, libFuzzer coverage: the sanitized unit tests and the fuzzers.
+sanitize_build=${STACKMGR_SANITIZE_BUILD_DIR:-$top/build/sanitize}
 jobs=$(nproc)
 # Unit tests are everything not in one of the slower labelled suites.
 not_unit="^(vm|pluto|packaging|bench|e2e)$"
@@ -46,16 +47,21 @@ cmake --build "$build" -j "$jobs"
 run_stage "lint (clang-format, clang-tidy, shellcheck)" "$top/tests/lint.sh" "$build"
 run_stage "unit tests" ctest --test-dir "$build" --output-on-failure -j "$jobs" -LE "$not_unit"
 
-sanitized_unit_tests() {
-  cmake -S "$top" -B "$asan_build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTACKMGR_WERROR=ON -DSTACKMGR_SANITIZE=ON &&
-    cmake --build "$asan_build" -j "$jobs" &&
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir "$asan_build" --output-on-failure -j "$jobs" -LE "$not_unit"
+# One clang tree for the sanitized unit tests and the fuzzers: a second compiler also catches
+# what gcc does not warn about. Debug: the quickest to compile, and assertions stay on.
+sanitize_build_tree() {
+  CC=clang CXX=clang++ cmake -S "$top" -B "$sanitize_build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DSTACKMGR_WERROR=ON -DSTACKMGR_SANITIZE=ON -DSTACKMGR_FUZZ=ON &&
+    cmake --build "$sanitize_build" -j "$jobs"
 }
-run_stage "unit tests under ASan+UBSan" sanitized_unit_tests
+run_stage "building with clang, ASan+UBSan and libFuzzer (warnings are errors)" sanitize_build_tree
+run_stage "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$sanitize_build" --output-on-failure -j "$jobs" -LE "$not_unit"
 
 # Ten seconds per target keeps the suite well under 30 minutes; FUZZ_SECONDS=600 for a deep run.
-run_stage "fuzzers (bounded time)" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" "$top/tests/fuzz/run.sh"
+run_stage "fuzzers (bounded time)" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" \
+  STACKMGR_FUZZ_BUILD_DIR="$sanitize_build" "$top/tests/fuzz/run.sh"
 run_stage "real keying daemon (pluto in a network namespace)" \
   ctest --test-dir "$build" --output-on-failure -L pluto --no-tests=error
 run_stage "packaging (.deb, lintian, install/upgrade/purge in a Debian root)" \

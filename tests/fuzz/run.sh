@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,undefined) in a build dir of
-# their own and runs each for a bounded time over a scratch copy of its committed seed corpus
-# (tests/fuzz/corpus/NAME/). Exits non-zero when any target crashes, leaks, times out or trips a
-# sanitizer; the input that did it is kept in the artifacts dir and its path printed.
+# their own, or in an existing tree configured with STACKMGR_FUZZ, and runs each for a bounded
+# time over a scratch copy of its committed seed corpus (tests/fuzz/corpus/NAME/). Exits non-zero
+# when any target crashes, leaks, times out or trips a sanitizer; the input that did it is kept
+# in the artifacts dir and its path printed.
 #
 # Usage: tests/fuzz/run.sh [NAME...]      (default: every target with a corpus)
 # Environment: FUZZ_SECONDS (per target, default 20), FUZZ_RUNS (an execution budget per
@@ -36,10 +37,15 @@ else
 fi
 [ "${#targets[@]}" -gt 0 ] || { echo "fuzz: no targets (no tests/fuzz/corpus/*/)" >&2; exit 1; }
 
-echo "fuzz: building ${targets[*]} with clang in $build"
-CC=clang CXX=clang++ cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSTACKMGR_FUZZ=ON -DSTACKMGR_SANITIZE=ON \
-  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+# A tree already configured with STACKMGR_FUZZ (tests/run-all.sh's clang ASan+UBSan tree, which
+# also runs the unit tests) is used as it is, with its build type and flags.
+if grep -qx 'STACKMGR_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "fuzz: building ${targets[*]} in the existing fuzz tree $build"
+else
+  echo "fuzz: building ${targets[*]} with clang in $build"
+  CC=clang CXX=clang++ cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSTACKMGR_FUZZ=ON -DSTACKMGR_SANITIZE=ON >/dev/null
+fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p "$artifacts"
