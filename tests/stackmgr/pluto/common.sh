@@ -132,7 +132,10 @@ has_capability() {
   mask=$(sed -n "s/^$3:[[:space:]]*//p" "/proc/$1/status")
   [ -n "$mask" ] && (((0x$mask >> $2) & 1))
 }
+# Capability numbers of capabilities(7), for has_capability in the cases.
+# shellcheck disable=SC2034
 CAP_NET_ADMIN=12
+# shellcheck disable=SC2034
 CAP_SYS_MODULE=16
 
 process_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
