@@ -18,7 +18,7 @@ constexpr mode_t kPrivateMode = 0700;
 
 std::string octal(mode_t mode) {
   char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  if (std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777)) < 0) return "?";
   return text;
 }
 

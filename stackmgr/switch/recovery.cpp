@@ -37,7 +37,7 @@ std::string what_it_left(const SwitchResult& result) {
     case SwitchStatus::executed: break;
   }
   const modules::ExecutionReport& report = *result.report;
-  const std::string now = "the kernel now has " + std::string(detect::to_string(report.final.overall));
+  std::string now = "the kernel now has " + std::string(detect::to_string(report.final.overall));
   switch (report.outcome) {
     case modules::Outcome::refused:
     case modules::Outcome::rolled_back: return "what it had changed was put back; " + now;
