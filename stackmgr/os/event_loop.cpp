@@ -95,10 +95,13 @@ detect::Status EventLoop::wait_and_dispatch(std::optional<std::chrono::milliseco
   // have unwatched (and closed) a later fd, and even watched a new fd under the same number.
   auto handlers = handlers_;
   for (int i = 0; i < ready && !stopped_; ++i) {
-    auto found = handlers->find(events[i].data.u64);
+    // epoll_event is packed on x86-64: copy its members out before taking references to them.
+    const std::uint64_t token = events[i].data.u64;
+    const std::uint32_t ready_events = events[i].events;
+    auto found = handlers->find(token);
     if (found == handlers->end()) continue;
     std::shared_ptr<Handler> handler = found->second;
-    (*handler)(events[i].events);
+    (*handler)(ready_events);
   }
   if (ready == 0 && deadline && std::chrono::steady_clock::now() >= *deadline && on_deadline_ && !stopped_) {
     on_deadline_();
