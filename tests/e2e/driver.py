@@ -49,6 +49,12 @@ def now():
     return time.time()
 
 
+def first_line(text, width=160):
+    """The first non-empty line of `text`, cut to `width` characters."""
+    lines = [line for line in str(text).split("\n") if line.strip()]
+    return lines[0][:width] if lines else ""
+
+
 def indent(text):
     text = text.rstrip("\n")
     if not text:
@@ -79,7 +85,7 @@ class Report:
             if detail:
                 for line in str(detail).rstrip("\n").split("\n"):
                     print("#   " + line, flush=True)
-            self.failed.append(desc)
+            self.failed.append((self.n, desc, detail))
         return ok
 
     def fact(self, text):
@@ -673,7 +679,8 @@ class E2E:
         self.sh("echo 10000 >/sys/module/ipsec/parameters/exit_delay_ms; "
                 "(stackmgr switch native --yes >/run/e2e-wd.out 2>&1; echo $? >/run/e2e-wd.rc) & "
                 "echo switch started")
-        time.sleep(4)
+        # Ask once the stand-in is GOING (the daemon's stop comes first and its time varies).
+        self.wait_until("cat /sys/module/ipsec/initstate", lambda rc, out: "going" in out, 8)
         rc, out = self.sh("cat /sys/module/ipsec/initstate; stackmgr status", timeout=30)
         self.r.check("stackmgr status answers during the 10 s step and names it (remove ipsec)",
                      "going" in out and "remove ipsec" in out, out)
@@ -862,6 +869,8 @@ class E2E:
         for g in (self.managed, self.peer):
             if g:
                 g.kill()
+        for n, desc, detail in self.r.failed:  # last, so that a log's tail names them
+            print(f"# failed: {n} - {desc}" + (f" ({first_line(detail)})" if detail else ""), flush=True)
         print(f"\n# e2e: {self.r.n - len(self.r.failed)} of {self.r.n} checks passed in {now() - t_start:.0f} s"
               f"; logs in {self.rundir}", flush=True)
         if failed_hard:
