@@ -13,6 +13,14 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Two pipes with a byte in each: both read ends are ready, so one epoll batch holds both events.
+void make_two_ready_pipes(int (&first)[2], int (&second)[2]) {
+  ASSERT_EQ(pipe(first), 0);
+  ASSERT_EQ(pipe(second), 0);
+  ASSERT_EQ(write(first[1], "x", 1), 1);
+  ASSERT_EQ(write(second[1], "x", 1), 1);
+}
+
 TEST(EventLoop, SleepsUntilTheOneDeadlineThenCallsIt) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
@@ -49,10 +57,7 @@ TEST(EventLoop, DispatchesReadyFdsAndSurvivesAHandlerThatUnwatchesAnother) {
   ASSERT_TRUE(created);
   EventLoop& loop = created.value();
   int first[2], second[2];
-  ASSERT_EQ(pipe(first), 0);
-  ASSERT_EQ(pipe(second), 0);
-  ASSERT_EQ(write(first[1], "x", 1), 1);
-  ASSERT_EQ(write(second[1], "x", 1), 1);
+  ASSERT_NO_FATAL_FAILURE(make_two_ready_pipes(first, second));
   int calls = 0;
   // Whichever runs first unwatches (and closes) the other: the other must not be called.
   ASSERT_TRUE(loop.watch(first[0], EPOLLIN, [&](std::uint32_t) {
@@ -77,10 +82,7 @@ TEST(EventLoop, AStaleEventForAClosedFdNeverReachesTheNewWatchOfItsReusedNumber)
   ASSERT_TRUE(created);
   EventLoop& loop = created.value();
   int first[2], second[2];
-  ASSERT_EQ(pipe(first), 0);
-  ASSERT_EQ(pipe(second), 0);
-  ASSERT_EQ(write(first[1], "x", 1), 1);
-  ASSERT_EQ(write(second[1], "x", 1), 1);  // both ready: one epoll batch holds both events
+  ASSERT_NO_FATAL_FAILURE(make_two_ready_pipes(first, second));
   int reader[2] = {first[0], second[0]};
   int replacement[2] = {-1, -1};
   int handled = 0;

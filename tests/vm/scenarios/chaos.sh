@@ -53,6 +53,16 @@ pause_upto() {
 going() { [ "$(uptime_s)" -lt "$DEADLINE" ]; }
 log() { echo "$(cut -d' ' -f1 /proc/uptime) $*" >>"$D/ops"; }
 supervisor_pid() { cat "$PIDFILE" 2>/dev/null; }
+# expect_status WHAT RC OUTPUT ALLOWED...: an RC not among ALLOWED goes to $D/unexpected, with OUTPUT.
+expect_status() {
+	_what=$1 _status=$2 _output=$3
+	shift 3
+	for _allowed in "$@"; do [ "$_status" = "$_allowed" ] && return 0; done
+	{
+		echo "$_what exited $_status:"
+		cat "$_output"
+	} >>"$D/unexpected"
+}
 # shellcheck disable=SC2317 # called through check
 one_stack() { [ "$1" = native ] || [ "$1" = klips ]; }
 # shellcheck disable=SC2317 # called through check
@@ -69,13 +79,7 @@ switcher() {
 		/usr/sbin/stackmgr switch "$_t" --yes --timeout 20 >"$D/switcher$1.out" 2>&1 || _rc=$?
 		log "switcher$1 switch $_t rc=$_rc"
 		# 16: a stop or kill of the supervisor cut a switch through it short (the journal is kept).
-		case $_rc in 0 | 3 | 4 | 5 | 6 | 16 | 137) ;; *)
-			{
-				echo "switcher$1: switch $_t exited $_rc:"
-				cat "$D/switcher$1.out"
-			} >>"$D/unexpected"
-			;;
-		esac
+		expect_status "switcher$1: switch $_t" "$_rc" "$D/switcher$1.out" 0 3 4 5 6 16 137
 	done
 }
 
@@ -97,13 +101,7 @@ supervisor() {
 			_rc=0
 			/usr/sbin/stackmgr start --daemon >"$D/start.out" 2>&1 || _rc=$?
 			log "supervisor start rc=$_rc"
-			case $_rc in 0 | 3 | 4 | 5 | 6 | 8) ;; *)
-				{
-					echo "supervisor: start --daemon exited $_rc:"
-					cat "$D/start.out"
-				} >>"$D/unexpected"
-				;;
-			esac
+			expect_status "supervisor: start --daemon" "$_rc" "$D/start.out" 0 3 4 5 6 8
 		fi
 	done
 }
