@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config ccache git
-  libkmod-dev libudev-dev libsystemd-dev libmnl-dev libcap-dev
+  libkmod-dev libudev-dev libmnl-dev libcap-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev libtomlplusplus-dev
   googletest libgtest-dev libgmock-dev
   # lint and sanitizers

@@ -1,12 +1,18 @@
 #include "stackmgr/supervisor/system_notifier.hpp"
 
 #include <pthread.h>
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "stackmgr/os/pid_file.hpp"
 
 namespace stackmgr::supervisor {
 namespace {
@@ -22,22 +28,50 @@ std::string one_line(const std::string& text) {
 
 }  // namespace
 
-void SystemdNotifier::ready(const std::string& status) {
-  sd_notify(0, ("READY=1\nSTATUS=" + one_line(status)).c_str());
+SystemdNotifier::SystemdNotifier() {
+  const char* name = std::getenv("NOTIFY_SOCKET");
+  if (name == nullptr) return;
+  const std::size_t length = std::strlen(name);
+  // A path, or '@' and a name in the abstract namespace; anything else is ignored, as by sd_notify.
+  if ((name[0] != '/' && name[0] != '@') || length < 2 || length >= sizeof address_.sun_path) return;
+  address_.sun_family = AF_UNIX;
+  std::memcpy(address_.sun_path, name, length);
+  if (name[0] == '@') address_.sun_path[0] = '\0';
+  address_size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  socket_ = base::UniqueFd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
 }
 
-void SystemdNotifier::status(const std::string& status) {
-  sd_notify(0, ("STATUS=" + one_line(status)).c_str());
+void SystemdNotifier::send(const std::string& message) {
+  if (!socket_) return;
+  // A service manager that is gone or busy must not stop the supervisor: the send is best effort.
+  while (::sendto(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL,
+                  reinterpret_cast<const sockaddr*>(&address_), address_size_) < 0 &&
+         errno == EINTR) {
+  }
 }
 
-void SystemdNotifier::stopping() { sd_notify(0, "STOPPING=1"); }
+void SystemdNotifier::ready(const std::string& status) { send("READY=1\nSTATUS=" + one_line(status)); }
 
-void SystemdNotifier::watchdog() { sd_notify(0, "WATCHDOG=1"); }
+void SystemdNotifier::status(const std::string& status) { send("STATUS=" + one_line(status)); }
+
+void SystemdNotifier::stopping() { send("STOPPING=1"); }
+
+void SystemdNotifier::watchdog() { send("WATCHDOG=1"); }
 
 std::chrono::microseconds systemd_watchdog_interval() {
-  std::uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) <= 0) return std::chrono::microseconds{0};
-  return std::chrono::microseconds{static_cast<std::int64_t>(usec)};
+  const char* usec = std::getenv("WATCHDOG_USEC");
+  if (usec == nullptr) return std::chrono::microseconds{0};
+  if (const char* pid = std::getenv("WATCHDOG_PID")) {
+    const auto owner = os::parse_pid(pid);
+    if (!owner || *owner != getpid()) return std::chrono::microseconds{0};  // meant for another process
+  }
+  const std::string_view text(usec);
+  std::int64_t interval = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), interval);
+  if (error != std::errc{} || end != text.data() + text.size() || interval <= 0) {
+    return std::chrono::microseconds{0};
+  }
+  return std::chrono::microseconds{interval};
 }
 
 void ReadinessPipeNotifier::ready(const std::string&) {

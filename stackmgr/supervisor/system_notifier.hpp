@@ -1,6 +1,9 @@
 #pragma once
-// Telling the service manager about stackmgr itself: systemd through sd_notify (READY=1,
+// Telling the service manager about stackmgr itself: systemd through its notify protocol (READY=1,
 // STATUS=, STOPPING=1, WATCHDOG=1), and the waiting parent of `start --daemon` through a pipe.
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -24,16 +27,26 @@ class Notifier {
   virtual void watchdog() = 0;
 };
 
-// sd_notify to $NOTIFY_SOCKET. Without NOTIFY_SOCKET (not under systemd) every call is a no-op.
+// The notify protocol of sd_notify(3): one datagram per call to the socket $NOTIFY_SOCKET named
+// when this was made (a path, or '@' for the abstract namespace). Without one (not under
+// systemd) every call is a no-op; a failed send is ignored, as with sd_notify.
 class SystemdNotifier final : public Notifier {
  public:
+  SystemdNotifier();
   void ready(const std::string& status) override;
   void status(const std::string& status) override;
   void stopping() override;
   void watchdog() override;
+
+ private:
+  void send(const std::string& message);
+  sockaddr_un address_{};
+  socklen_t address_size_ = 0;
+  base::UniqueFd socket_;
 };
 
-// The watchdog interval systemd asks for (WATCHDOG_USEC, for our pid), or 0 when none.
+// The watchdog interval systemd asks for (WATCHDOG_USEC, when WATCHDOG_PID is unset or our
+// pid), or 0 when none or malformed.
 std::chrono::microseconds systemd_watchdog_interval();
 
 // `start --daemon`: the child writes one byte 'R' into the pipe once ready; the parent, blocked

@@ -1,10 +1,14 @@
 // What systemd and the --daemon parent hear from stackmgr.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -68,8 +72,43 @@ TEST(SystemdWatchdog, IntervalComesFromWatchdogUsecForOurPid) {
   EXPECT_EQ(systemd_watchdog_interval(), std::chrono::seconds(3));
   setenv("WATCHDOG_PID", "1", 1);  // meant for another process
   EXPECT_EQ(systemd_watchdog_interval().count(), 0);
+  setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
+  EXPECT_EQ(systemd_watchdog_interval(), std::chrono::seconds(3));
+  for (const char* malformed : {"", "3s", "-1", "0", "99999999999999999999999"}) {
+    setenv("WATCHDOG_USEC", malformed, 1);
+    EXPECT_EQ(systemd_watchdog_interval().count(), 0) << "'" << malformed << "'";
+  }
   unsetenv("WATCHDOG_PID");
   unsetenv("WATCHDOG_USEC");
+}
+
+TEST(SystemdNotifierSocket, AnAbstractNameReachesTheAbstractNamespace) {
+  const std::string name = "stackmgr-test-notify-" + std::to_string(getpid());
+  base::UniqueFd server(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(server);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path + 1, name.data(), name.size());  // sun_path[0] == 0: abstract
+  ASSERT_EQ(bind(server.get(), reinterpret_cast<const sockaddr*>(&address),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())),
+            0);
+  setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  SystemdNotifier notifier;
+  unsetenv("NOTIFY_SOCKET");
+  notifier.stopping();
+  char buffer[64] = {};
+  const ssize_t got = recv(server.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+  EXPECT_EQ(std::string(buffer, got > 0 ? static_cast<std::size_t>(got) : 0), "STOPPING=1");
+}
+
+TEST(SystemdNotifierSocket, WithoutAUsableNotifySocketEveryCallIsANoOp) {
+  for (const char* name : {"", "relative/path", "@", "/nonexistent/stackmgr-notify.sock"}) {
+    setenv("NOTIFY_SOCKET", name, 1);
+    SystemdNotifier notifier;
+    notifier.ready("native");  // must neither throw nor block nor raise SIGPIPE
+    notifier.watchdog();
+  }
+  unsetenv("NOTIFY_SOCKET");
 }
 
 TEST(ReadinessPipe, ReadyWritesOneByteOnceThenCloses) {
