@@ -9,7 +9,8 @@
 # Environment: FUZZ_SECONDS (per target, default 20), FUZZ_RUNS (an execution budget per
 # target: each stops at whichever of the two comes first; the deep run of README.md sets
 # FUZZ_RUNS=1000000 with a generous FUZZ_SECONDS), STACKMGR_FUZZ_BUILD_DIR (default
-# build/fuzz), FUZZ_ARTIFACTS (default <build>/artifacts).
+# build/fuzz), FUZZ_ARTIFACTS (default <build>/artifacts), FUZZ_TIMEOUT (seconds one input may
+# take before it counts as a hang, default 10; a deep run on a loaded machine may need more).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,8 +18,10 @@ build=${STACKMGR_FUZZ_BUILD_DIR:-$top/build/fuzz}
 seconds=${FUZZ_SECONDS:-20}
 artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
 runs=${FUZZ_RUNS:-}
+timeout=${FUZZ_TIMEOUT:-10}
 case $seconds in '' | *[!0-9]*) echo "fuzz: FUZZ_SECONDS must be a number of seconds" >&2; exit 2 ;; esac
 case $runs in *[!0-9]*) echo "fuzz: FUZZ_RUNS must be a number of executions" >&2; exit 2 ;; esac
+case $timeout in '' | *[!0-9]*) echo "fuzz: FUZZ_TIMEOUT must be a number of seconds" >&2; exit 2 ;; esac
 budget=(-max_total_time="$seconds")
 [ -z "$runs" ] || budget+=(-runs="$runs")
 
@@ -58,7 +61,7 @@ for name in "${targets[@]}"; do
   started=$SECONDS
   # New inputs go to the scratch dir (first corpus dir), never into the committed seeds.
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$build/tests/fuzz/fuzz_$name" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
+    "$build/tests/fuzz/fuzz_$name" "${budget[@]}" -timeout="$timeout" -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/$name-" -print_final_stats=1 "$scratch" "$corpus" >"$artifacts/$name.log" 2>&1; then
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$artifacts/$name.log" | head -n 1)
     echo "fuzz: $name: ${executions:-?} executions in $((SECONDS - started)) s, no failure"
