@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -47,6 +49,11 @@ inline Ran run(const std::string& binary, const std::vector<std::string>& args,
     for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
     ::execv(binary.c_str(), argv.data());
+    // Say why, or the test only sees 127: as another uid, often a parent directory it cannot
+    // search (a tree cloned under a 0700 directory, for example).
+    const std::string why = "run_binary: cannot exec " + binary + (uid ? " as uid " + std::to_string(*uid) : "") +
+                            ": " + std::strerror(errno) + "\n";
+    (void)!::write(2, why.data(), why.size());
     ::_exit(127);
   }
   int status = 0;

@@ -14,6 +14,11 @@
 #    CPU time from the shell's `times` (user + system of the finished children).
 # 2. `stackmgr detect --json` against `lsmod`, whole processes (tests/bench/bench_detect
 #    in host mode when the guest has it, else the same comparison in shell).
+# 3. From no stack to native: `stackmgr switch native` and Debian 12's own
+#    `_stackmanager start` (libreswan 4.10, what Debian runs before pluto) against one
+#    `modprobe -a` of the modules stackmgr loads (the floor). Every run starts from the same
+#    module set, restored untimed.
+# Ends with one FACT line holding the ratios.
 #
 # Arguments: [ROUNDS] (default 5) [DETECT_RUNS] (default 30).
 set -u
@@ -144,7 +149,7 @@ done
 	total_sh=$((sh_native_wall + sh_klips_wall))
 	overhead=$(awk -v a="$total_sm" -v b="$total_sh" 'BEGIN { printf "%+.0f", (a / b - 1) * 100 }')
 	note "BENCH switch both ways: stackmgr $(ms "$total_sm") ms, script $(ms "$total_sh") ms: ratio $(ratio "$total_sm" "$total_sh") (stackmgr's checks cost ${overhead}% over the kernel's own work; target: under +10%)"
-	fact "switch benchmark (means of $ROUNDS rounds, TCG guest)" "stackmgr/script wall ratio $(ratio "$total_sm" "$total_sh"), ${overhead}%"
+	facts="switch stackmgr/script: native $(ratio "$sm_native_wall" "$sh_native_wall"), klips $(ratio "$sm_klips_wall" "$sh_klips_wall"), both ways $(ratio "$total_sm" "$total_sh") (${overhead}%)"
 }
 
 note "=== 2. detect: stackmgr detect --json against lsmod, whole processes"
@@ -177,6 +182,80 @@ else
 		note "BENCH detect: ratio detect/lsmod: wall $(ratio "$det_wall" "$lsm_wall"), CPU $(ratio "$det_cpu" "$lsm_cpu")"
 	}
 fi
+
+note "=== 3. from no stack to native: stackmgr and Debian's _stackmanager start against one modprobe -a, $ROUNDS rounds"
+# Debian's script asks `ipsec addconn` for its config setup and stack; the stub answers as
+# libreswan does for a default ipsec.conf. busybox's ip has no xfrm: its flushes of an empty
+# SAD and SPD fail at once, and the script goes on, as it does.
+DEBIAN_STACKMANAGER=/usr/libexec/ipsec/_stackmanager
+mkdir -p /tmp/anchor-bin
+# shellcheck disable=SC2016 # the stub's own $*
+printf '#!/bin/sh\ncase "$*" in\n*--configsetup*) echo "export xfrmlifetime=30" ;;\n*--liststack*) echo xfrm ;;\n*) exit 1 ;;\nesac\n' >/tmp/anchor-bin/ipsec
+chmod 0755 /tmp/anchor-bin/ipsec
+/sbin/rmmod ipsec 2>/dev/null
+rm -f "$GUARD"
+# shellcheck disable=SC2086 # one name each
+"$M" -r -a $NATIVE_UNLOAD 2>/dev/null
+check "no stack before the baseline" none_loaded "$NATIVE_ALL ipsec"
+cut -d' ' -f1 /proc/modules | sort >/tmp/base.mods
+
+# extra_modules: the modules loaded now that the baseline did not have.
+extra_modules() { cut -d' ' -f1 /proc/modules | sort | grep -vxF -f /tmp/base.mods; }
+# to_none: back to the baseline (no stack, no guard); users go before what they use.
+to_none() {
+	rm -f "$GUARD"
+	_pass=0
+	while [ -n "$(extra_modules)" ] && [ "$_pass" -lt 6 ]; do
+		for _m in $(extra_modules); do /sbin/rmmod "$_m" 2>/dev/null; done
+		_pass=$((_pass + 1))
+	done
+	[ -z "$(extra_modules)" ]
+}
+# shellcheck disable=SC2317 # called through timed
+floor_to_native() {
+	# shellcheck disable=SC2086 # one name each
+	"$M" -a $NATIVE_LOAD
+}
+# shellcheck disable=SC2317 # called through timed
+debian_to_native() { PATH=/tmp/anchor-bin:$PATH "$DEBIAN_STACKMANAGER" start; }
+
+bad=0
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+	case $((round % 3)) in
+	1) order="floor stackmgr debian" ;;
+	2) order="stackmgr debian floor" ;;
+	*) order="debian floor stackmgr" ;;
+	esac
+	for side in $order; do
+		to_none || { bad=$((bad + 1)); note "round $round: could not return to no stack: $(extra_modules | tr '\n' ' ')"; }
+		case $side in
+		floor) timed fl_none floor_to_native || bad=$((bad + 1)) ;;
+		stackmgr) timed sm_none "$S" switch native || bad=$((bad + 1)) ;;
+		debian) timed deb_none debian_to_native || bad=$((bad + 1)) ;;
+		esac
+		# Debian's script loads no af_key (pluto's PF_KEY use would) but the rest of the native stack.
+		if [ "$side" = debian ]; then
+			all_live "esp4 ah4 xfrm_user esp6 ah6" || { bad=$((bad + 1)); note "round $round: Debian's script did not load the native stack"; }
+		else
+			all_live "$NATIVE_LOAD" || { bad=$((bad + 1)); note "round $round: $side did not reach native"; }
+		fi
+	done
+	round=$((round + 1))
+done
+to_none
+check "every run of the three reached native ($((ROUNDS * 3)) runs)" [ "$bad" = 0 ]
+for v in fl_none sm_none deb_none; do
+	eval "${v}_wall=\$((${v}_wall / ROUNDS))"
+	eval "${v}_cpu=\$((${v}_cpu / ROUNDS))"
+done
+# shellcheck disable=SC2154 # set by timed through eval
+{
+	note "BENCH from none: modprobe -a (floor) $(ms "$fl_none_wall") ms wall, ${fl_none_cpu} ms CPU; stackmgr switch native $(ms "$sm_none_wall") ms wall, ${sm_none_cpu} ms CPU; Debian's _stackmanager start $(ms "$deb_none_wall") ms wall, ${deb_none_cpu} ms CPU"
+	note "BENCH from none: stackmgr/floor $(ratio "$sm_none_wall" "$fl_none_wall") (target: at most 1.10), Debian/floor $(ratio "$deb_none_wall" "$fl_none_wall"), Debian/stackmgr $(ratio "$deb_none_wall" "$sm_none_wall") (how many times faster stackmgr is than what Debian ships)"
+	facts="$facts; from none: stackmgr/modprobe $(ratio "$sm_none_wall" "$fl_none_wall"), Debian _stackmanager/modprobe $(ratio "$deb_none_wall" "$fl_none_wall"), Debian/stackmgr $(ratio "$deb_none_wall" "$sm_none_wall")"
+}
+fact "switch benchmark (wall-time ratios, means of $ROUNDS rounds, TCG guest, one boot)" "$facts"
 
 expect_no_kernel_errors
 done_testing
