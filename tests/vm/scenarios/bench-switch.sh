@@ -255,6 +255,27 @@ done
 	note "BENCH from none: stackmgr/floor $(ratio "$sm_none_wall" "$fl_none_wall") (target: at most 1.10), Debian/floor $(ratio "$deb_none_wall" "$fl_none_wall"), Debian/stackmgr $(ratio "$deb_none_wall" "$sm_none_wall") (how many times faster stackmgr is than what Debian ships)"
 	facts="$facts; from none: stackmgr/modprobe $(ratio "$sm_none_wall" "$fl_none_wall"), Debian _stackmanager/modprobe $(ratio "$deb_none_wall" "$fl_none_wall"), Debian/stackmgr $(ratio "$deb_none_wall" "$sm_none_wall")"
 }
+note "=== 4. where stackmgr's time goes (for reading, not a target)"
+# One switch each way with --json: its module steps' own times against the whole process.
+"$S" switch klips >/dev/null 2>&1
+for target in native klips; do
+	timed "where_$target" "$S" switch "$target" --json || bad=$((bad + 1))
+	steps_ms=$(awk -F'"took_ms": *' 'NF > 1 { split($2, v, /[,}]/); sum += v[1] } END { printf "%.1f", sum }' /tmp/timed.out)
+	eval "wall=\$where_${target}_wall"
+	# shellcheck disable=SC2154 # set by the eval above
+	note "BENCH switch $target: $(ms "$wall") ms wall, of which its module steps took $steps_ms ms; the rest is process start-up, reading the host, planning, the fresh check before each insert, the journal and the module record"
+done
+# Process start-up alone: what every command pays before it does anything.
+i=0
+while [ "$i" -lt 20 ]; do
+	timed ver_sm "$S" --version
+	timed ver_kmod /bin/kmod --version
+	timed ver_true /bin/true
+	i=$((i + 1))
+done
+# shellcheck disable=SC2154 # set by timed through eval
+note "BENCH start-up: stackmgr --version $(ms $((ver_sm_wall / 20))) ms, kmod --version $(ms $((ver_kmod_wall / 20))) ms, /bin/true $(ms $((ver_true_wall / 20))) ms wall per run: ratio stackmgr/kmod $(ratio "$ver_sm_wall" "$ver_kmod_wall")"
+
 fact "switch benchmark (wall-time ratios, means of $ROUNDS rounds, TCG guest, one boot)" "$facts"
 
 expect_no_kernel_errors
