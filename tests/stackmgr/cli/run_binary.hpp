@@ -51,8 +51,9 @@ inline Ran run(const std::string& binary, const std::vector<std::string>& args,
     ::execv(binary.c_str(), argv.data());
     // Say why, or the test only sees 127: as another uid, often a parent directory it cannot
     // search (a tree cloned under a 0700 directory, for example).
-    const std::string why = "run_binary: cannot exec " + binary + (uid ? " as uid " + std::to_string(*uid) : "") +
-                            ": " + std::strerror(errno) + "\n";
+    const std::string why = "run_binary: cannot exec " + binary +
+                            (uid ? " as uid " + std::to_string(*uid) : "") + ": " + std::strerror(errno) +
+                            "\n";
     (void)!::write(2, why.data(), why.size());
     ::_exit(127);
   }
