@@ -159,7 +159,7 @@ StackReport judge_absent_stack(StackReport report, const std::vector<const Modul
   if (blockers.empty()) {
     report.verdict = Verdict::loadable;
     report.reasons.push_back("no core module is in the kernel; " + stackmgr::base::join(loadable) +
-                             " are on disk and can be loaded");
+                             (loadable.size() == 1 ? " is" : " are") + " on disk and can be loaded");
     if (subsystem.cap_sys_module != Fact::yes) {
       report.reasons.push_back("this process lacks CAP_SYS_MODULE: loading them needs root");
     }

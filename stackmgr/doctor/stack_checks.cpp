@@ -87,7 +87,12 @@ CheckResult check_stack_available(const DoctorInputs& inputs, const TargetStack&
   const std::string why = report.reasons.empty() ? std::string() : ": " + join_list(report.reasons, 4);
   const std::string name(detect::to_string(target.stack));
   switch (report.verdict) {
-    case detect::Verdict::active: result.reason = stack + " is active."; return result;
+    case detect::Verdict::active:
+      // Chosen because it is active: say it once.
+      result.reason = target.source == kActiveInTheKernel
+                          ? "The " + stack_name(target.stack) + " stack is active in the kernel."
+                          : stack + " is active.";
+      return result;
     case detect::Verdict::builtin: result.reason = stack + " is built into the kernel."; return result;
     case detect::Verdict::loadable:
       result.reason = stack + " is not loaded but can be" + why + ".";
