@@ -136,6 +136,10 @@ void KmodBackend::open_context() {
   }
   kmod_set_log_fn(ctx_.get(), log_to_spdlog, nullptr);
   kmod_set_log_priority(ctx_.get(), spdlog::should_log(spdlog::level::debug) ? LOG_INFO : LOG_ERR);
+  // Map the indexes once, as modprobe does: without it every lookup opens and reads
+  // modules.dep.bin (and modules.builtin.bin) again, and a switch looks up the catalog before
+  // every insert. When it fails, lookups read the files themselves, as before.
+  (void)kmod_load_resources(ctx_.get());
 }
 
 void KmodBackend::refresh() {
