@@ -106,9 +106,17 @@ run_stage "real keying daemon (pluto in a network namespace)" \
   ctest --test-dir "$build" --output-on-failure -L pluto --no-tests=error
 run_stage "packaging (.deb, lintian, install/upgrade/purge in a Debian root)" \
   ctest --test-dir "$build" --output-on-failure -L packaging --no-tests=error
+# ctest_facts ARGS...: ctest on $build, then the FACT lines the tests printed (their whole output
+# is in LastTest.log), so a run's log holds the measured numbers; ctest's status is kept.
+ctest_facts() {
+  local rc=0
+  ctest --test-dir "$build" "$@" || rc=$?
+  grep -ah 'FACT ' "$build/Testing/Temporary/LastTest.log" | sed 's/^.*FACT /FACT /' || true
+  return "$rc"
+}
 # The guest's benchmark (labels vm and bench) runs once, with the benchmarks.
 run_stage "real-kernel suite (Debian kernel in qemu)" \
-  ctest --test-dir "$build" --output-on-failure -j "$jobs" -L vm -LE bench --no-tests=error
+  ctest_facts --output-on-failure -j "$jobs" -L vm -LE bench --no-tests=error
 # A Debian 12 system booted with systemd under qemu: apt installs the .deb the packaging stage
 # built (-FS: not rebuilt here), and an IPsec tunnel to a second guest lives through switches,
 # reboot, kill -9, upgrade and purge (docs/e2e.md). Never skipped: it fails when it cannot run.
@@ -116,7 +124,7 @@ run_stage "real-kernel suite (Debian kernel in qemu)" \
 run_stage "end-to-end system (Debian 12 with systemd in qemu, stackmgr from its .deb, a real tunnel)" \
   ctest --test-dir "$build" --verbose -L e2e -FS stackmgr_deb --no-tests=error
 run_stage "benchmarks (ratios against baselines measured in the same run)" \
-  ctest --test-dir "$build" --output-on-failure -L bench --no-tests=error
+  ctest_facts --output-on-failure -L bench --no-tests=error
 
 stage "summary"
 if [ "${#failed[@]}" -ne 0 ]; then

@@ -70,3 +70,5 @@ if [ "$quiet_supervisor" -eq 0 ]; then
 else
   echo "  target (no periodic wakeups): NOT met (${quiet_supervisor} wakeups in ${seconds} s)"
 fi
+echo "FACT bench_idle: supervisor wakeups ${quiet_supervisor} in ${seconds} s (pluto ${quiet_pluto}), RSS ${rss} kB," \
+  "supervisor/pluto RSS $(awk -v a="$rss" -v b="$pluto_rss" 'BEGIN { printf "%.2f", a / b }')"

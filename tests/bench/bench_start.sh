@@ -72,3 +72,5 @@ awk -v a="$managed_median" -v b="$direct_median" \
 echo "  stackmgr's own CPU time until ready (detection, stack check, flush, spawn; schedstat):" \
   "median $(median <"$D/cpu.txt") ms"
 echo "  (wall times swing with the load average; the CPU time is what stackmgr itself costs)"
+awk -v a="$managed_median" -v b="$direct_median" -v cpu="$(median <"$D/cpu.txt")" \
+  'BEGIN { printf "FACT bench_start: stackmgr/pluto time to ready %.2f (%+.1f ms), stackmgr CPU until ready %s ms\n", a / b, a - b, cpu }'
