@@ -80,6 +80,10 @@ class Run {
   void roll_back();
   void check_start_state_restored();
 
+  // The state an insert is checked on: context.recheck, else context.redetect.
+  [[nodiscard]] detect::Snapshot recheck() const {
+    return context_.recheck ? context_.recheck() : context_.redetect();
+  }
   [[nodiscard]] std::optional<LoadedModule> find_loaded(const std::string& name) const;
   [[nodiscard]] std::set<std::string> loaded_names() const;
   // Polls until `done` holds or `limit` has passed; true when it held.
@@ -146,7 +150,7 @@ std::string Run::busy_detail(const std::string& name) const {
 
 Run::StepResult Run::insert(const Step& step, Phase phase) {
   const std::string& name = step.module;
-  const detect::Snapshot fresh = context_.redetect();
+  const detect::Snapshot fresh = recheck();
   if (auto refusal = check_insert(fresh, name)) {
     std::string detail = refusal->message + "; " + refusal->advice;
     if (phase == Phase::forward) detail = "re-checked on fresh state: " + detail;
@@ -275,7 +279,7 @@ Run::StepResult Run::guard(const Step& step, Phase phase) {
   if (phase == Phase::rollback) {
     // Never open the door to native autoloads while KLIPS that this run brought in is still
     // in the kernel. KLIPS that was there before the run was there without a guard too.
-    const detect::Snapshot fresh = context_.redetect();
+    const detect::Snapshot fresh = recheck();
     for (const detect::ModuleStatus& status : fresh.modules) {
       if (status.spec.stack == detect::Stack::klips && detect::is_loaded(status.state) &&
           !start_loaded_.contains(detect::normal_module_name(status.spec.name))) {

@@ -94,6 +94,10 @@ struct ExecutorContext {
   AutoloadGuard& guard;
   Clock& clock;
   Redetect redetect;                             // required
+  // The fresh state each insert is checked on. It must re-read everything the kernel can
+  // change (loaded modules, markers, the guard); it may keep the module index facts of the
+  // plan's detection. Optional: redetect when empty.
+  Redetect recheck{};
   const ProcessHolderLookup* holders = nullptr;  // names processes in busy failures, optional
   StepObserver* observer = nullptr;              // optional
   ExecutorTimeouts timeouts{};

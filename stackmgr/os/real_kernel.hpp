@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "detect/cached_module_index.hpp"
 #include "detect/catalog.hpp"
 #include "detect/host.hpp"
 #include "detect/snapshot.hpp"
@@ -28,6 +29,11 @@ class RealKernel {
   // has re-read its configuration if it changed.
   [[nodiscard]] detect::Snapshot detect() const;
 
+  // The executor's fresh check before each insert: reads the host now like detect(), except
+  // that each module's index facts (on disk, built in, blacklisted, dependencies) are those
+  // the last detect() found, not looked up again.
+  [[nodiscard]] detect::Snapshot recheck() const;
+
   [[nodiscard]] const detect::HostRoot& root() const { return root_; }
   [[nodiscard]] const detect::Catalog& catalog() const { return catalog_; }
   [[nodiscard]] modules::KmodBackend& backend() { return *backend_; }
@@ -39,6 +45,7 @@ class RealKernel {
   detect::HostRoot root_;
   detect::Catalog catalog_;
   std::unique_ptr<modules::KmodBackend> backend_;
+  std::unique_ptr<detect::CachedModuleIndex> index_facts_;  // backend_'s lookups, kept by recheck()
   std::unique_ptr<detect::NetDeviceSource> net_;
   modules::GuardFile guard_;
   modules::SystemClock clock_;

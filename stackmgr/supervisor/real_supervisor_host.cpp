@@ -21,6 +21,7 @@ switching::StackReadyContext RealStackHost::context(
     std::function<void(base::LogLevel, const std::string&)> report, std::function<bool()> stop_requested) {
   switching::StackReadyContext context{config_};
   context.detect = [this] { return detect(); };
+  context.recheck = [this] { return kernel_.recheck(); };
   context.backend = &kernel_.backend();
   context.guard = &kernel_.guard();
   context.clock = &kernel_.clock();

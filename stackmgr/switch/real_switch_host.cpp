@@ -27,6 +27,7 @@ RealSwitchHost::RealSwitchHost(detect::HostRoot root, detect::Catalog catalog,
 SwitchEnvironment RealSwitchHost::environment() {
   SwitchEnvironment environment{kernel_.backend(), kernel_.guard(), kernel_.clock(),
                                 [this] { return detect(); }};
+  environment.recheck = [this] { return kernel_.recheck(); };
   environment.holders = &kernel_.holders();
   environment.lock_file = lock_file_;
   environment.module_record = module_record_;

@@ -69,6 +69,7 @@ SwitchRequest request_for(detect::Stack target, const config::Config& config) {
 
 SwitchEnvironment environment_for(const StackReadyContext& context) {
   SwitchEnvironment environment{*context.backend, *context.guard, *context.clock, context.detect};
+  environment.recheck = context.recheck;
   environment.holders = context.holders;
   environment.lock_file = context.config.paths.lock_file();
   environment.module_record = context.config.paths.module_record();

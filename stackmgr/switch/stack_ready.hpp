@@ -27,6 +27,7 @@ struct StackReadyContext {
   explicit StackReadyContext(const config::Config& config_in) : config(config_in) {}
   const config::Config& config;
   std::function<detect::Snapshot()> detect;   // re-reads the host (required)
+  std::function<detect::Snapshot()> recheck;  // the check before each insert (detect when empty)
   modules::ModuleBackend* backend = nullptr;  // manage mode (required there)
   modules::AutoloadGuard* guard = nullptr;    // manage mode (required there)
   modules::Clock* clock = nullptr;            // manage mode (required there)

@@ -211,6 +211,7 @@ SwitchResult run_locked(const SwitchRequest& request, SwitchEnvironment& environ
 
   modules::ExecutorContext context{environment.backend, environment.guard, environment.clock,
                                    environment.detect};
+  context.recheck = environment.recheck;
   context.holders = environment.holders;
   context.observer = journaling ? &*journaling : observer;
   context.timeouts = environment.timeouts;

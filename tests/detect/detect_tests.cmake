@@ -6,7 +6,7 @@ target_compile_definitions(detect_test_support PRIVATE
   STACKMGR_DETECT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures")
 target_link_libraries(detect_test_support PUBLIC detect)
 
-foreach(name verdict detector proc_modules subsystem guard markers net_devices sysfs_modules module_state
+foreach(name verdict detector cached_module_index proc_modules subsystem guard markers net_devices sysfs_modules module_state
              snapshot_json)
   add_executable(test_${name} test_${name}.cpp)
   target_link_libraries(test_${name} PRIVATE detect detect_test_support test_support GTest::gmock GTest::gtest_main)

@@ -70,6 +70,9 @@ struct Harness {
   std::function<void(int)> on_redetect;  // called with the redetect count, before reading
   int redetects = 0;
   std::function<bool()> stop_requested;
+  bool separate_recheck = false;  // give the executor a recheck of its own, counted apart
+  std::function<void(int)> on_recheck;  // called with the recheck count, before reading
+  int rechecks = 0;
 
   detect::Snapshot snapshot() {
     world.facts.guard_installed = guard.is_set();
@@ -87,9 +90,17 @@ struct Harness {
 
   ExecutionReport run(const Plan& plan) {
     modules::ExecutorContext context{world.kernel, guard, clock, [this] {
-                                       if (on_redetect) on_redetect(++redetects);
+                                       ++redetects;
+                                       if (on_redetect) on_redetect(redetects);
                                        return snapshot();
                                      }};
+    if (separate_recheck) {
+      context.recheck = [this] {
+        ++rechecks;
+        if (on_recheck) on_recheck(rechecks);
+        return snapshot();
+      };
+    }
     context.holders = &holders;
     context.observer = &observer;
     context.stop_requested = stop_requested;
@@ -206,6 +217,35 @@ TEST(Executor, ReChecksBeforeEveryInsertAndRefusesWhenAfKeyAppearsOutOfBand) {
   ASSERT_NE(refused, nullptr);
   EXPECT_EQ(refused->status, StepStatus::refused);
   EXPECT_THAT(refused->detail, AllOf(HasSubstr("re-checked on fresh state"), HasSubstr("af_key is loaded")));
+}
+
+TEST(Executor, ChecksEveryInsertOnTheRecheckAndTheEndOnAFullDetection) {
+  Harness harness;
+  harness.separate_recheck = true;
+  const Plan plan = harness.plan(Stack::native, no_helpers());
+  int inserts = 0;
+  for (const auto& step : plan.steps) inserts += step.kind == StepKind::insert ? 1 : 0;
+  ASSERT_GT(inserts, 1);
+  const ExecutionReport report = harness.run(plan);
+  EXPECT_EQ(report.outcome, Outcome::done);
+  EXPECT_EQ(harness.rechecks, inserts);
+  EXPECT_EQ(harness.redetects, 1);  // the final state only
+}
+
+TEST(Executor, ANativeModuleLoadedBeforeTheKlipsInsertIsSeenByTheRecheck) {
+  Harness harness;
+  harness.separate_recheck = true;
+  const Plan plan = harness.plan(Stack::klips);
+  harness.on_recheck = [&](int count) {
+    if (count == 1) harness.world.load({"af_key"});
+  };
+  const ExecutionReport report = harness.run(plan);
+  EXPECT_FALSE(harness.world.kernel.crashed()) << harness.world.kernel.crash_reason();
+  EXPECT_EQ(report.outcome, Outcome::refused);
+  ASSERT_TRUE(report.refusal.has_value());
+  EXPECT_EQ(report.refusal->rule, modules::Rule::klips_over_native);
+  EXPECT_FALSE(harness.world.kernel.is_loaded("ipsec"));
+  EXPECT_FALSE(harness.guard.is_set());
 }
 
 TEST(Executor, AfterUnloadingNativeARefusedKlipsLoadRollsBackToNative) {
