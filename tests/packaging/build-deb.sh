@@ -2,7 +2,7 @@
 # Builds the Debian package once with dpkg-buildpackage from packaging/debian (the version in
 # debian/changelog), then re-packs it with a higher version: the upgrade the life-cycle test
 # installs over the first. Leaves PACKAGING_WORK_DIR/debs/{v1,v2}/stackmgr_*.deb.
-# ccache keeps later builds short: the staged tree sits at a fixed path.
+# It compiles nothing new after tests/run-all.sh's build: see deb-compile-env.sh.
 # shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 for cmd in dpkg-buildpackage:dpkg-dev dh:debhelper fakeroot:fakeroot; do pkg_need_cmd "${cmd%%:*}" "${cmd#*:}"; done
@@ -35,6 +35,10 @@ export DEB_BUILD_OPTIONS
 # debhelper points HOME at a scratch dir; keep ccache's real cache.
 CCACHE_DIR=${CCACHE_DIR:-$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")}
 export CCACHE_DIR
+# The compiles of tests/run-all.sh's build: every object is a ccache hit when that build ran.
+# shellcheck source=tests/packaging/deb-compile-env.sh
+. "$(dirname "$0")/deb-compile-env.sh"
+deb_compile_env "$src"
 
 build() { # build LOG: binary-only, unsigned, from $src
 	(cd "$src" && dpkg-buildpackage -us -uc -b "${@:2}") >"$1" 2>&1 ||
