@@ -2,7 +2,9 @@
 
 namespace detect {
 
-Result<std::vector<LoadedModule>> CachedModuleIndex::loaded_modules() const { return index_.loaded_modules(); }
+Result<std::vector<LoadedModule>> CachedModuleIndex::loaded_modules() const {
+  return index_.loaded_modules();
+}
 
 Result<ModuleLookup> CachedModuleIndex::lookup(std::string_view name) const {
   if (const auto found = lookups_.find(name); found != lookups_.end()) return found->second;

@@ -93,7 +93,7 @@ struct ExecutorContext {
   ModuleBackend& backend;
   AutoloadGuard& guard;
   Clock& clock;
-  Redetect redetect;                             // required
+  Redetect redetect;  // required
   // The fresh state each insert is checked on. It must re-read everything the kernel can
   // change (loaded modules, markers, the guard); it may keep the module index facts of the
   // plan's detection. Optional: redetect when empty.

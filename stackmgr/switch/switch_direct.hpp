@@ -36,7 +36,7 @@ struct SwitchEnvironment {
   modules::ModuleBackend& backend;
   modules::AutoloadGuard& guard;
   modules::Clock& clock;
-  modules::Redetect detect;  // required: reads the host
+  modules::Redetect detect;     // required: reads the host
   modules::Redetect recheck{};  // optional: the executor's check before each insert (detect when empty)
   const modules::ProcessHolderLookup* holders = nullptr;
   std::filesystem::path lock_file = os::kDefaultLockFile;

@@ -5,7 +5,7 @@
 # involuntary, /proc/PID/status): each is a wakeup. Target: none (no periodic wakeups). The
 # baseline, in the same run: pluto itself over the same period, and the same supervisor with a
 # systemd watchdog (WATCHDOG_USEC=2 s), whose pings are the one periodic wakeup allowed.
-# Also prints RSS (VmRSS, VmHWM) against pluto's. Asserts nothing: it prints "met"/"NOT met".
+# Also prints RSS (VmRSS, VmHWM; RssAnon and RssFile) against pluto's. Asserts nothing: it prints "met"/"NOT met".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../stackmgr/pluto/common.sh
@@ -50,6 +50,8 @@ start_supervisor
 read -r quiet_supervisor quiet_pluto quiet_lines <<<"$(measure)"
 rss=$(field "$SUPERVISOR" VmRSS)
 hwm=$(field "$SUPERVISOR" VmHWM)
+rss_anon=$(field "$SUPERVISOR" RssAnon)
+rss_file=$(field "$SUPERVISOR" RssFile)
 pluto_rss=$(field "$DAEMON" VmRSS)
 stop_supervisor
 
@@ -64,7 +66,7 @@ echo "  supervisor wakeups (context switches): ${quiet_supervisor}   pluto over 
 echo "    daemon log lines forwarded meanwhile: ${quiet_lines} (each one wakes the supervisor)"
 echo "  with WatchdogSec (WATCHDOG_USEC=2 s): supervisor ${watchdog_supervisor} wakeups, ${pings} WATCHDOG=1 sent" \
   "(expected about $((seconds)) at one per second); pluto ${watchdog_pluto}"
-echo "  RSS: supervisor ${rss} kB (peak ${hwm} kB), pluto ${pluto_rss} kB; ratio $(awk -v a="$rss" -v b="$pluto_rss" 'BEGIN { printf "%.2f", a / b }')"
+echo "  RSS: supervisor ${rss} kB (peak ${hwm} kB; its own memory ${rss_anon} kB, pages of the program and its libraries ${rss_file} kB), pluto ${pluto_rss} kB; ratio $(awk -v a="$rss" -v b="$pluto_rss" 'BEGIN { printf "%.2f", a / b }')"
 if [ "$quiet_supervisor" -eq 0 ]; then
   echo "  target (no periodic wakeups): met"
 else

@@ -70,7 +70,7 @@ struct Harness {
   std::function<void(int)> on_redetect;  // called with the redetect count, before reading
   int redetects = 0;
   std::function<bool()> stop_requested;
-  bool separate_recheck = false;  // give the executor a recheck of its own, counted apart
+  bool separate_recheck = false;        // give the executor a recheck of its own, counted apart
   std::function<void(int)> on_recheck;  // called with the recheck count, before reading
   int rechecks = 0;
 
