@@ -20,13 +20,32 @@ status=0
 echo "clang-format: ${#cxx_files[@]} files"
 clang-format --dry-run --Werror "${cxx_files[@]}" || status=1
 
-echo "clang-tidy: ${#sources[@]} files"
 checks=()
 [ "${STACKMGR_LINT_ANALYZER:-0}" = 1 ] || checks=(-checks=-clang-analyzer-*)
-run-clang-tidy -quiet -p "$build" -j "$(nproc)" "${checks[@]}" "${sources[@]/#/$top/}" >"$build/clang-tidy.log" 2>&1 || {
-  grep -E 'warning:|error:' "$build/clang-tidy.log" | sort -u | head -100
-  status=1
-}
+# A file whose clean result was seen with the same key (tests/tidy_keys.py: the tool, the
+# config, the compile command, and the content of the file and of every header it includes) is
+# not checked again. Findings are never cached. STACKMGR_LINT_CACHE=0 checks every file.
+tidy_cache=${XDG_CACHE_HOME:-$HOME/.cache}/stackmgr/clang-tidy
+declare -A key_of=()
+if [ "${STACKMGR_LINT_CACHE:-1}" = 1 ]; then
+  while read -r key file; do key_of[$file]=$key; done < <(python3 "$top/tests/tidy_keys.py" "$build" "$top" "${checks[*]}" "${sources[@]}")
+fi
+to_check=()
+for file in "${sources[@]}"; do
+  [ -n "${key_of[$file]:-}" ] && [ -e "$tidy_cache/${key_of[$file]}" ] || to_check+=("$file")
+done
+echo "clang-tidy: ${#sources[@]} files, $((${#sources[@]} - ${#to_check[@]})) unchanged since a clean check ($tidy_cache)"
+if [ "${#to_check[@]}" -gt 0 ]; then
+  if run-clang-tidy -quiet -p "$build" -j "$(nproc)" "${checks[@]}" "${to_check[@]/#/$top/}" >"$build/clang-tidy.log" 2>&1; then
+    mkdir -p "$tidy_cache"
+    for file in "${to_check[@]}"; do
+      [ -z "${key_of[$file]:-}" ] || : >"$tidy_cache/${key_of[$file]}"
+    done
+  else
+    grep -E 'warning:|error:' "$build/clang-tidy.log" | sort -u | head -100
+    status=1
+  fi
+fi
 
 echo "shellcheck: ${#scripts[@]} files"
 existing=()
