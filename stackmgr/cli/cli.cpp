@@ -49,7 +49,8 @@ void setup_logging(const std::string& level) {
 int run_cli(int argc, char** argv) {
   CLI::App app{
       "stackmgr: keeps exactly one kernel IPsec stack (KLIPS or native) safely loaded,\n"
-      "and supervises the keying daemon on it."};
+      "and supervises the keying daemon on it.",
+      "stackmgr"};  // the name in usage lines, whatever path started it
   app.footer(kExitCodeHelp);
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("stackmgr ") + STACKMGR_VERSION);

@@ -37,10 +37,12 @@ Exit codes:
   0  stopped cleanly (foreground) / ready (--daemon)
   2  --root in manage mode (modules are loaded into the running kernel only)
   3  the stack is refused or not usable;  4, 5  loading it failed (rolled back / not)
-  6  busy: stackmgr is already running;  9  not root
+  6  busy: stackmgr is already running
   7  configuration error, or a run_dir that stackmgr did not make (a shared directory)
   8  the keying daemon could not be started or kept running (crash loop, missing binary,
      an exit code listed in daemon.no_restart_exit_codes, a capability it may not keep)
+  9  not root
+ 10  both stacks came into the kernel: the module watch stopped the daemon
  15  a file system refused run_dir or the state files (read-only, full, no permission)
 Details: docs/supervisor.md)";
 
