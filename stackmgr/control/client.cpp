@@ -8,6 +8,7 @@
 #include <string>
 
 #include "stackmgr/base/unique_fd.hpp"
+#include "stackmgr/os/unix_address.hpp"
 
 namespace stackmgr::control {
 
@@ -17,11 +18,11 @@ std::variant<ControlReply, ControlClientError> call_supervisor(
   auto failure = [](ControlFailure kind, detect::Error error) {
     return ControlClientError{kind, std::move(error)};
   };
-  auto address = socket_address(path);
+  auto address = os::unix_address(path.string(), "control socket");
   if (!address) return failure(ControlFailure::protocol, address.error());
   base::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return failure(ControlFailure::protocol, detect::error_from_errno(errno, "creating a socket"));
-  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.value()), sizeof(sockaddr_un)) != 0) {
+  if (connect(fd.get(), address->get(), address->size) != 0) {
     const int saved = errno;
     const ControlFailure kind = (saved == ENOENT || saved == ECONNREFUSED || saved == ENOTDIR)
                                     ? ControlFailure::not_running

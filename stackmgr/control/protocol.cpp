@@ -31,18 +31,6 @@ detect::Result<bool> optional_bool(const json& object, const char* key) {
 
 detect::Error protocol_error(std::string message) { return detect::Error{0, std::move(message)}; }
 
-detect::Result<sockaddr_un> socket_address(const std::filesystem::path& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string text = path.string();
-  if (text.empty() || text[0] != '/' || text.size() >= sizeof address.sun_path) {
-    return detect::Error{ENAMETOOLONG, "control socket path '" + text + "': must be absolute and under " +
-                                           std::to_string(sizeof address.sun_path) + " bytes"};
-  }
-  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
-  return address;
-}
-
 std::string_view to_string(ControlCommand command) {
   switch (command) {
     case ControlCommand::status: return "status";

@@ -7,7 +7,6 @@
 //   <- {"type":"result","ok":true,"exit":0,"message":"stopped","data":{...}}
 // Pure text in and out; server.hpp and client.hpp carry it over the socket.
 
-#include <sys/un.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -56,9 +55,5 @@ detect::Result<ControlReply> parse_control_reply(std::string_view line);
 
 // A protocol error: code 0 and a message fit for the reply or the log.
 detect::Error protocol_error(std::string message);
-
-// The address of the control socket at `path`: absolute and short enough for sun_path, else
-// ENAMETOOLONG.
-detect::Result<sockaddr_un> socket_address(const std::filesystem::path& path);
 
 }  // namespace stackmgr::control

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "stackmgr/base/exit_codes.hpp"
+#include "stackmgr/os/unix_address.hpp"
 
 namespace stackmgr::control {
 
@@ -17,7 +18,7 @@ detect::Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::
                                                                      os::EventLoop& loop,
                                                                      RequestHandler handler,
                                                                      ControlLimits limits) {
-  auto address = socket_address(path);
+  auto address = os::unix_address(path.string(), "control socket");
   if (!address) return address.error();
   base::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return detect::error_from_errno(errno, "creating the control socket");
@@ -25,7 +26,7 @@ detect::Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::
     return detect::error_from_errno(errno, "removing the stale control socket " + path.string());
   }
   const mode_t old_mask = umask(0177);
-  const int bound = bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.value()), sizeof(sockaddr_un));
+  const int bound = bind(fd.get(), address->get(), address->size);
   const int bind_errno = errno;
   umask(old_mask);
   if (bound != 0) return detect::error_from_errno(bind_errno, "binding the control socket " + path.string());

@@ -2,11 +2,12 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "stackmgr/os/unix_address.hpp"
 
 namespace stackmgr::supervisor {
 namespace {
@@ -65,14 +66,9 @@ std::optional<NotifyMessage> parse_notify_payload(std::string_view payload) {
 }
 
 detect::Result<NotifyListener> NotifyListener::bind(const std::filesystem::path& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
   const std::string text = path.string();
-  if (text.empty() || text[0] != '/' || text.size() >= sizeof address.sun_path) {
-    return detect::Error{ENAMETOOLONG, "notify socket path '" + text + "': must be absolute and under " +
-                                           std::to_string(sizeof address.sun_path) + " bytes"};
-  }
-  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
+  const auto address = os::unix_address(text, "notify socket");
+  if (!address) return address.error();
   base::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return detect::error_from_errno(errno, "creating the notify socket");
   const int on = 1;
@@ -83,7 +79,7 @@ detect::Result<NotifyListener> NotifyListener::bind(const std::filesystem::path&
     return detect::error_from_errno(errno, "removing the stale notify socket " + text);
   }
   const mode_t old_mask = umask(0177);
-  const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  const int bound = ::bind(fd.get(), address->get(), address->size);
   const int bind_errno = errno;
   umask(old_mask);
   if (bound != 0) return detect::error_from_errno(bind_errno, "binding the notify socket " + text);

@@ -31,21 +31,18 @@ std::string one_line(const std::string& text) {
 SystemdNotifier::SystemdNotifier() {
   const char* name = std::getenv("NOTIFY_SOCKET");
   if (name == nullptr) return;
-  const std::size_t length = std::strlen(name);
   // A path, or '@' and a name in the abstract namespace; anything else is ignored, as by sd_notify.
-  if ((name[0] != '/' && name[0] != '@') || length < 2 || length >= sizeof address_.sun_path) return;
-  address_.sun_family = AF_UNIX;
-  std::memcpy(address_.sun_path, name, length);
-  if (name[0] == '@') address_.sun_path[0] = '\0';
-  address_size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  auto address = os::unix_address(name, "NOTIFY_SOCKET", os::AbstractNames::allowed);
+  if (!address) return;
+  address_ = *address;
   socket_ = base::UniqueFd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
 }
 
 void SystemdNotifier::send(const std::string& message) {
   if (!socket_) return;
   // A service manager that is gone or busy must not stop the supervisor: the send is best effort.
-  while (::sendto(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL,
-                  reinterpret_cast<const sockaddr*>(&address_), address_size_) < 0 &&
+  while (::sendto(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL, address_.get(),
+                  address_.size) < 0 &&
          errno == EINTR) {
   }
 }

@@ -2,9 +2,6 @@
 // Telling the service manager about stackmgr itself: systemd through its notify protocol (READY=1,
 // STATUS=, STOPPING=1, WATCHDOG=1), and the waiting parent of `start --daemon` through a pipe.
 
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -14,6 +11,7 @@
 #include <vector>
 
 #include "stackmgr/base/unique_fd.hpp"
+#include "stackmgr/os/unix_address.hpp"
 
 namespace stackmgr::supervisor {
 
@@ -40,8 +38,7 @@ class SystemdNotifier final : public Notifier {
 
  private:
   void send(const std::string& message);
-  sockaddr_un address_{};
-  socklen_t address_size_ = 0;
+  os::UnixAddress address_{};
   base::UniqueFd socket_;
 };
 
