@@ -68,4 +68,28 @@ inline Ran run(const std::string& binary, const std::vector<std::string>& args,
   return ran;
 }
 
+// Why `uid` cannot execute `binary`, or nullopt when it can. Usually a parent directory that
+// others cannot search (a tree cloned under a 0700 directory such as mktemp -d's): the tests
+// that run the binary as another user skip with this reason rather than fail.
+inline std::optional<std::string> cannot_exec_as(const std::string& binary, uid_t uid) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::string("pipe2: ") + std::strerror(errno);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int error = 0;
+    if (::setgid(uid) != 0 || ::setuid(uid) != 0 || ::access(binary.c_str(), X_OK) != 0) error = errno;
+    (void)!::write(fds[1], &error, sizeof error);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  int error = 0;
+  const bool read_all = ::read(fds[0], &error, sizeof error) == static_cast<ssize_t>(sizeof error);
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  if (read_all && error == 0) return std::nullopt;
+  return "uid " + std::to_string(uid) + " cannot execute " + binary + " (" +
+         (read_all ? std::strerror(error) : "no answer from the child") +
+         "): is a directory above the build tree closed to others?";
+}
+
 }  // namespace testrun

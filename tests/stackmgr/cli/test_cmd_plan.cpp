@@ -66,6 +66,7 @@ TEST(CmdPlan, AStackBuiltInAndAlreadyThereIsAnEmptyPlanEvenWithoutModuleSupport)
 }
 
 TEST(CmdPlan, WorksWithoutRoot) {
+  if (auto why = testrun::cannot_exec_as(kBinary, 65534)) GTEST_SKIP() << *why;
   testroot::FixtureRoot root;
   std::filesystem::permissions(root.path(),
                                std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
