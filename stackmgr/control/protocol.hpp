@@ -7,7 +7,6 @@
 //   <- {"type":"result","ok":true,"exit":0,"message":"stopped","data":{...}}
 // Pure text in and out; server.hpp and client.hpp carry it over the socket.
 
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
