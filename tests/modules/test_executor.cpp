@@ -198,25 +198,31 @@ TEST(Executor, AnEmptyPlanIsAlreadyThereAndTouchesNothing) {
 }
 
 TEST(Executor, ReChecksBeforeEveryInsertAndRefusesWhenAfKeyAppearsOutOfBand) {
-  Harness harness;
-  const Plan plan = harness.plan(Stack::klips);  // set_guard, insert ipsec, ...
-  // Between the plan and the insert, something autoloads af_key (the guard was not there yet
-  // when it opened its PF_KEY socket).
-  harness.on_redetect = [&](int count) {
-    if (count == 1) harness.world.load({"af_key"});
-  };
-  const ExecutionReport report = harness.run(plan);
-  EXPECT_FALSE(harness.world.kernel.crashed()) << harness.world.kernel.crash_reason();
-  EXPECT_EQ(report.outcome, Outcome::refused);
-  ASSERT_TRUE(report.refusal.has_value());
-  EXPECT_EQ(report.refusal->rule, modules::Rule::klips_over_native);
-  EXPECT_FALSE(harness.world.kernel.is_loaded("ipsec"));
-  // The guard this run set is gone again: the host is where it was (plus the intruder).
-  EXPECT_FALSE(harness.guard.is_set());
-  const auto* refused = first_failed(report);
-  ASSERT_NE(refused, nullptr);
-  EXPECT_EQ(refused->status, StepStatus::refused);
-  EXPECT_THAT(refused->detail, AllOf(HasSubstr("re-checked on fresh state"), HasSubstr("af_key is loaded")));
+  // The fresh state comes from redetect, or from a recheck of its own when the context has one.
+  for (const bool separate_recheck : {false, true}) {
+    SCOPED_TRACE(separate_recheck ? "with a recheck" : "with redetect only");
+    Harness harness;
+    harness.separate_recheck = separate_recheck;
+    const Plan plan = harness.plan(Stack::klips);  // set_guard, insert ipsec, ...
+    // Between the plan and the insert, something autoloads af_key (the guard was not there yet
+    // when it opened its PF_KEY socket).
+    (separate_recheck ? harness.on_recheck : harness.on_redetect) = [&](int count) {
+      if (count == 1) harness.world.load({"af_key"});
+    };
+    const ExecutionReport report = harness.run(plan);
+    EXPECT_FALSE(harness.world.kernel.crashed()) << harness.world.kernel.crash_reason();
+    EXPECT_EQ(report.outcome, Outcome::refused);
+    ASSERT_TRUE(report.refusal.has_value());
+    EXPECT_EQ(report.refusal->rule, modules::Rule::klips_over_native);
+    EXPECT_FALSE(harness.world.kernel.is_loaded("ipsec"));
+    // The guard this run set is gone again: the host is where it was (plus the intruder).
+    EXPECT_FALSE(harness.guard.is_set());
+    const auto* refused = first_failed(report);
+    ASSERT_NE(refused, nullptr);
+    EXPECT_EQ(refused->status, StepStatus::refused);
+    EXPECT_THAT(refused->detail,
+                AllOf(HasSubstr("re-checked on fresh state"), HasSubstr("af_key is loaded")));
+  }
 }
 
 TEST(Executor, ChecksEveryInsertOnTheRecheckAndTheEndOnAFullDetection) {
@@ -230,22 +236,6 @@ TEST(Executor, ChecksEveryInsertOnTheRecheckAndTheEndOnAFullDetection) {
   EXPECT_EQ(report.outcome, Outcome::done);
   EXPECT_EQ(harness.rechecks, inserts);
   EXPECT_EQ(harness.redetects, 1);  // the final state only
-}
-
-TEST(Executor, ANativeModuleLoadedBeforeTheKlipsInsertIsSeenByTheRecheck) {
-  Harness harness;
-  harness.separate_recheck = true;
-  const Plan plan = harness.plan(Stack::klips);
-  harness.on_recheck = [&](int count) {
-    if (count == 1) harness.world.load({"af_key"});
-  };
-  const ExecutionReport report = harness.run(plan);
-  EXPECT_FALSE(harness.world.kernel.crashed()) << harness.world.kernel.crash_reason();
-  EXPECT_EQ(report.outcome, Outcome::refused);
-  ASSERT_TRUE(report.refusal.has_value());
-  EXPECT_EQ(report.refusal->rule, modules::Rule::klips_over_native);
-  EXPECT_FALSE(harness.world.kernel.is_loaded("ipsec"));
-  EXPECT_FALSE(harness.guard.is_set());
 }
 
 TEST(Executor, AfterUnloadingNativeARefusedKlipsLoadRollsBackToNative) {
