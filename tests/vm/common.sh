@@ -38,6 +38,20 @@ vm_shell_quote() {
 	printf "'%s'" "${s//\'/\'\\\'\'}"
 }
 
+# vm_first_whole_line PREFIX FILE: print the first line of FILE that starts with PREFIX and
+# already ends in a newline (a file still being written may end in half a line); fail if none.
+vm_first_whole_line() {
+	local line
+	while IFS= read -r line; do
+		case $line in "$1"*)
+			printf '%s\n' "$line"
+			return 0
+			;;
+		esac
+	done <"$2"
+	return 1
+}
+
 # vm_make_overlay DIR SCENARIO ARGS_FILE ENV_FILE [SRC=DEST ...]: write DIR/overlay.cpio.gz,
 # a small gzipped cpio appended after the cached base image. It holds
 # /scenario/run.sh, /scenario/lib.sh, /scenario/args.sh, /scenario/env.sh and

@@ -152,9 +152,11 @@ if [ "$cut" = 1 ]; then
 	# Its stderr is only where bash reports that qemu was killed: expected here.
 	vm_qemu "$accel" "$kernel" "$rundir/initrd" "$rundir" "$tmo" "$quiet $append" "$mem" "${qemu_extra[@]}" 2>/dev/null &
 	boot=$!
-	# Poll the result channel; the guest waits at the pause point until it is killed.
+	# Poll the result channel; the guest waits at the pause point until it is killed. The serial
+	# port delivers a byte at a time, so only a line that has its newline counts.
 	while kill -0 "$boot" 2>/dev/null; do
-		if cut_line=$(grep -a -m1 '^# PAUSED ' "$rundir/result.log" 2>/dev/null); then
+		if grep -aq '^# PAUSED ' "$rundir/result.log" 2>/dev/null &&
+			cut_line=$(vm_first_whole_line '# PAUSED ' "$rundir/result.log"); then
 			kill -KILL "$(cat "$rundir/qemu.pid")" 2>/dev/null || true
 			break
 		fi

@@ -5,6 +5,7 @@
 #                         arguments, --env and --file reach the guest
 #   selftest/panic.sh     kernel panic           -> exits 125, prints the console
 #   selftest/hang.sh      never ends             -> exits 124 at --timeout
+#   and, on the host, a half-written pause line is not taken for a whole one
 # Usage: selftest.sh [--build-dir DIR]
 set -eu -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,6 +74,18 @@ forget_logs "$tmp/hang.out"
 expect "a hanging scenario fails the run with 124" 124 "$rc"
 expect_grep "the timeout is named" "TIMEOUT" "$tmp/hang.out"
 expect_grep "partial scenario output is still shown" "about to hang" "$tmp/hang.out"
+
+# The power cut waits for the whole pause line: the serial port delivers it a byte at a time.
+printf 'ok 1 - before\r\n# PAUSED switch.ste' >"$tmp/half.log"
+rc=0
+vm_first_whole_line '# PAUSED ' "$tmp/half.log" >/dev/null || rc=$?
+expect "half a pause line is not a pause" 1 "$rc"
+printf 'p-started#4 insert esp4\r\n' >>"$tmp/half.log"
+rc=0
+line=$(vm_first_whole_line '# PAUSED ' "$tmp/half.log") || rc=$?
+expect "the whole pause line is one" 0 "$rc"
+printf '%s\n' "$line" | tr -d '\r' >"$tmp/half.line"
+expect_grep "the pause line arrives whole" "# PAUSED switch.step-started#4 insert esp4" "$tmp/half.line"
 
 echo "selftest: $failures failure(s)"
 [ "$failures" = 0 ]
