@@ -102,8 +102,9 @@ else
 	mkdir -p "$stage/etc/e2e-peer"
 	{
 		printf 'config setup\n\n'
-		cat "$guest/e2e.conf"
+		sed 's/^\tauto=start$/\tauto=add/' "$guest/e2e.conf"
 	} >"$stage/etc/e2e-peer/ipsec.conf"
+	grep -q '^	auto=add$' "$stage/etc/e2e-peer/ipsec.conf" || pkg_fail "the peer's conn e2e is not auto=add"
 	install -m 0600 "$guest/e2e.secrets" "$stage/etc/e2e-peer/ipsec.secrets"
 	for nss in "$stage/var/lib/ipsec/nss" "$stage/etc/e2e-peer/nss"; do
 		if [ ! -f "$nss/cert9.db" ]; then
