@@ -2,8 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <cstring>
+
+#include "stackmgr/base/strings.hpp"
 
 namespace detect {
 namespace {
@@ -78,8 +79,8 @@ std::optional<IpSubnet> IpSubnet::parse(std::string_view text) {
   if (slash == std::string_view::npos) return host(*address);
   const std::string_view length = text.substr(slash + 1);
   int prefix = -1;
-  const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), prefix);
-  if (error == std::errc{} && end == length.data() + length.size()) {
+  if (const auto number = stackmgr::base::parse_number<int>(length)) {
+    prefix = *number;
     if (prefix < 0 || prefix > address->bits()) return std::nullopt;
   } else {
     // FreeS/WAN also accepts a dotted netmask for IPv4.

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <charconv>
 #include <limits>
-#include <system_error>
+
+#include "stackmgr/base/strings.hpp"
 
 namespace detect {
 namespace {
@@ -26,14 +26,7 @@ std::vector<std::string_view> split_fields(std::string_view line) {
   return fields;
 }
 
-template <typename T>
-std::optional<T> parse_number(std::string_view text, int base = 10) {
-  if (text.empty()) return std::nullopt;
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
+using stackmgr::base::parse_number;
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;

@@ -1,8 +1,9 @@
 #include "detect/lan_routes.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <sstream>
+
+#include "stackmgr/base/strings.hpp"
 
 namespace detect {
 namespace {
@@ -12,13 +13,12 @@ constexpr unsigned kRouteUp = 0x1;  // RTF_UP
 // /proc/net/route prints each IPv4 address as 8 hex digits of the 32-bit value in host (little
 // endian) byte order, so "0101A8C0" is 192.168.1.1.
 bool parse_hex_address(std::string_view text, IpAddress& out) {
-  std::uint32_t value = 0;
   if (text.size() != 8) return false;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
-  if (error != std::errc{} || end != text.data() + text.size()) return false;
+  const auto value = stackmgr::base::parse_number<std::uint32_t>(text, 16);
+  if (!value) return false;
   out = IpAddress{};
   out.family = Family::ipv4;
-  for (std::size_t i = 0; i < 4; ++i) out.bytes[i] = static_cast<std::uint8_t>(value >> (8 * i));
+  for (std::size_t i = 0; i < 4; ++i) out.bytes[i] = static_cast<std::uint8_t>(*value >> (8 * i));
   return true;
 }
 
@@ -41,16 +41,13 @@ Result<std::vector<LanRoute>> parse_lan_routes(std::string_view text) {
     IpAddress network;
     IpAddress via;
     IpAddress netmask;
-    unsigned flags = 0;
-    const auto [end, error] =
-        std::from_chars(flags_text.data(), flags_text.data() + flags_text.size(), flags, 16);
+    const auto flags = stackmgr::base::parse_number<unsigned>(flags_text, 16);
     if (!parse_hex_address(destination, network) || !parse_hex_address(gateway, via) ||
-        !parse_hex_address(mask, netmask) || error != std::errc{} ||
-        end != flags_text.data() + flags_text.size()) {
+        !parse_hex_address(mask, netmask) || !flags) {
       return error_from_errno(EBADMSG,
                               "/proc/net/route line " + std::to_string(number) + ": not hex addresses");
     }
-    if (interface == "lo" || (flags & kRouteUp) == 0) continue;
+    if (interface == "lo" || (*flags & kRouteUp) == 0) continue;
     if (via != IpAddress{Family::ipv4, {}}) continue;  // through a gateway: not on the LAN
     const auto subnet = IpSubnet::parse(network.to_string() + "/" + netmask.to_string());
     if (!subnet || subnet->prefix == 0) continue;  // non-contiguous mask, or a default route

@@ -1,10 +1,10 @@
 #include "detect/proc_modules.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <string>
 
 #include "detect/catalog.hpp"
+#include "stackmgr/base/strings.hpp"
 
 namespace detect {
 namespace {
@@ -84,11 +84,9 @@ Result<std::vector<LoadedModule>> parse_proc_modules(std::string_view text) {
     if (words[2] == "-") {
       module.refcnt = -1;
     } else {
-      const auto [ptr, ec] =
-          std::from_chars(words[2].data(), words[2].data() + words[2].size(), module.refcnt);
-      if (ec != std::errc{} || ptr != words[2].data() + words[2].size() || module.refcnt < 0) {
-        return malformed(number, line, "refcnt is not a number");
-      }
+      const auto refcnt = stackmgr::base::parse_number<int>(words[2]);
+      if (!refcnt || *refcnt < 0) return malformed(number, line, "refcnt is not a number");
+      module.refcnt = *refcnt;
     }
     auto holders = parse_holders(words[3]);
     if (!holders) return malformed(number, line, "holders are not module names");

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 
 #include "stackmgr/base/strings.hpp"
@@ -86,11 +85,10 @@ Fact capability_in(std::string_view status_text, std::string_view field, int cap
     pos = end + 1;
     if (line.substr(0, field.size()) != field || line.size() <= field.size() || line[field.size()] != ':')
       continue;
-    const std::string value(stackmgr::base::trim(line.substr(field.size() + 1)));
-    std::uint64_t mask = 0;
-    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), mask, 16);
-    if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size()) return Fact::unknown;
-    return (mask >> capability) & 1U ? Fact::yes : Fact::no;
+    const auto mask =
+        stackmgr::base::parse_number<std::uint64_t>(stackmgr::base::trim(line.substr(field.size() + 1)), 16);
+    if (!mask) return Fact::unknown;
+    return (*mask >> capability) & 1U ? Fact::yes : Fact::no;
   }
   return Fact::unknown;
 }

@@ -1,7 +1,6 @@
 #include "detect/sysfs_modules.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <string>
 
@@ -34,10 +33,8 @@ std::optional<LoadedModule> read_sysfs_module(const HostRoot& root, std::string_
   }
   module.refcnt = -1;
   if (const auto refcnt = root.read(dir + "/refcnt", 64)) {
-    const std::string value(stackmgr::base::trim(*refcnt));
-    int parsed = 0;
-    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    if (!value.empty() && ec == std::errc{} && ptr == value.data() + value.size()) module.refcnt = parsed;
+    if (const auto parsed = stackmgr::base::parse_number<int>(stackmgr::base::trim(*refcnt)))
+      module.refcnt = *parsed;
   }
   std::error_code error;
   std::filesystem::directory_iterator holders(root.path(dir + "/holders"), error);

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <string>
 
 #include "stackmgr/base/strings.hpp"
@@ -35,12 +34,8 @@ bool still_linked(int fd, const std::filesystem::path& path) {
 }  // namespace
 
 std::optional<pid_t> parse_pid(std::string_view text) {
-  text = base::trim(text);
-  pid_t pid = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), pid);
-  if (error != std::errc() || end != text.data() + text.size() || pid <= 0 || pid > kPidMaxLimit) {
-    return std::nullopt;
-  }
+  const auto pid = base::parse_number<pid_t>(base::trim(text));
+  if (!pid || *pid <= 0 || *pid > kPidMaxLimit) return std::nullopt;
   return pid;
 }
 

@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "stackmgr/base/strings.hpp"
 #include "stackmgr/os/pid_file.hpp"
 
 namespace stackmgr::supervisor {
@@ -62,13 +62,9 @@ std::chrono::microseconds systemd_watchdog_interval() {
     const auto owner = os::parse_pid(pid);
     if (!owner || *owner != getpid()) return std::chrono::microseconds{0};  // meant for another process
   }
-  const std::string_view text(usec);
-  std::int64_t interval = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), interval);
-  if (error != std::errc{} || end != text.data() + text.size() || interval <= 0) {
-    return std::chrono::microseconds{0};
-  }
-  return std::chrono::microseconds{interval};
+  const auto interval = base::parse_number<std::int64_t>(usec);
+  if (!interval || *interval <= 0) return std::chrono::microseconds{0};
+  return std::chrono::microseconds{*interval};
 }
 
 void ReadinessPipeNotifier::ready(const std::string&) {
