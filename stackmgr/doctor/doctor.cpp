@@ -36,7 +36,7 @@ std::string_view to_string(SourceStatus status) {
 }
 
 TargetStack target_stack(const DoctorInputs& inputs) {
-  if (const auto active = inputs.snapshot.active_stack()) return {*active, std::string(kActiveInTheKernel)};
+  if (const auto active = inputs.snapshot.active_stack()) return {*active, "active in the kernel", true};
   if (inputs.chosen_stack) {
     return {*inputs.chosen_stack,
             inputs.chosen_source.empty() ? "chosen in stackmgr's config" : inputs.chosen_source};

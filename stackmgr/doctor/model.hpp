@@ -79,14 +79,12 @@ struct DoctorInputs {
   std::string stackmgr_config_error;
 };
 
-// TargetStack::source when the stack was chosen because it is active.
-inline constexpr std::string_view kActiveInTheKernel = "active in the kernel";
-
 // The stack the checks reason about, and why: the active one, else the chosen one, else
 // ipsec.conf's protostack=, else the default.
 struct TargetStack {
   detect::Stack stack = detect::Stack::native;
-  std::string source;  // kActiveInTheKernel, "protostack=netkey at /etc/ipsec.conf:4"...
+  std::string source;   // "active in the kernel", "protostack=netkey at /etc/ipsec.conf:4"...
+  bool active = false;  // chosen because it is the stack active in the kernel
 };
 
 // Whether this host initiates opportunistic encryption, and why (rule: docs/doctor.md).

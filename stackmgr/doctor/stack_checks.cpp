@@ -89,9 +89,8 @@ CheckResult check_stack_available(const DoctorInputs& inputs, const TargetStack&
   switch (report.verdict) {
     case detect::Verdict::active:
       // Chosen because it is active: say it once.
-      result.reason = target.source == kActiveInTheKernel
-                          ? "The " + stack_name(target.stack) + " stack is active in the kernel."
-                          : stack + " is active.";
+      result.reason = target.active ? "The " + stack_name(target.stack) + " stack is active in the kernel."
+                                    : stack + " is active.";
       return result;
     case detect::Verdict::builtin: result.reason = stack + " is built into the kernel."; return result;
     case detect::Verdict::loadable:

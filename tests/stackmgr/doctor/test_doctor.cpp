@@ -49,8 +49,10 @@ TEST(Doctor, TargetStackPrefersActiveThenChosenThenProtostackThenDefault) {
   inputs.chosen_stack = detect::Stack::klips;
   EXPECT_EQ(target_stack(inputs).stack, detect::Stack::native);
   EXPECT_EQ(target_stack(inputs).source, "active in the kernel");
+  EXPECT_TRUE(target_stack(inputs).active);
   inputs.snapshot.overall = detect::Overall::none;
   EXPECT_EQ(target_stack(inputs).stack, detect::Stack::klips);
+  EXPECT_FALSE(target_stack(inputs).active);
   inputs.chosen_stack.reset();
   inputs.ipsec_conf = conf("config setup\n\tprotostack=klips\n");
   EXPECT_EQ(target_stack(inputs).stack, detect::Stack::klips);
