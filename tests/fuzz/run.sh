@@ -8,9 +8,10 @@
 # Usage: tests/fuzz/run.sh [NAME...]      (default: every target with a corpus)
 # Environment: FUZZ_SECONDS (per target, default 20), FUZZ_RUNS (an execution budget per
 # target: each stops at whichever of the two comes first; the deep run of README.md sets
-# FUZZ_RUNS=1000000 with a generous FUZZ_SECONDS), STACKMGR_FUZZ_BUILD_DIR (default
-# build/fuzz), FUZZ_ARTIFACTS (default <build>/artifacts), FUZZ_TIMEOUT (seconds one input may
-# take before it counts as a hang, default 10; a deep run on a loaded machine may need more).
+# FUZZ_RUNS=1000000 with a generous FUZZ_SECONDS), FUZZ_JOBS (targets at once, one per core:
+# default nproc), STACKMGR_FUZZ_BUILD_DIR (default build/fuzz), FUZZ_ARTIFACTS (default
+# <build>/artifacts), FUZZ_TIMEOUT (seconds one input may take before it counts as a hang,
+# default 10; a deep run on a loaded machine may need more).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,10 +53,12 @@ fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p "$artifacts"
-failed=()
-for name in "${targets[@]}"; do
-  corpus=$top/tests/fuzz/corpus/$name
-  [ -d "$corpus" ] || { echo "fuzz: $name has no seed corpus in $corpus" >&2; failed+=("$name"); continue; }
+
+# fuzz_one NAME: runs one target over a scratch copy of its seeds; prints what happened and
+# fails when the target did.
+fuzz_one() {
+  local name=$1 corpus=$top/tests/fuzz/corpus/$1 scratch started executions
+  [ -d "$corpus" ] || { echo "fuzz: $name has no seed corpus in $corpus"; return 1; }
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-$name.XXXXXX")
   echo "fuzz: $name for ${seconds}s${runs:+ or $runs executions} over $(find "$corpus" -type f | wc -l) seeds"
   started=$SECONDS
@@ -65,13 +68,35 @@ for name in "${targets[@]}"; do
     -artifact_prefix="$artifacts/$name-" -print_final_stats=1 "$scratch" "$corpus" >"$artifacts/$name.log" 2>&1; then
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$artifacts/$name.log" | head -n 1)
     echo "fuzz: $name: ${executions:-?} executions in $((SECONDS - started)) s, no failure"
+    rm -rf "$scratch"
   else
-    echo "fuzz: $name FAILED; last lines of $artifacts/$name.log:" >&2
-    tail -n 40 "$artifacts/$name.log" >&2
-    failed+=("$name")
+    echo "fuzz: $name FAILED; last lines of $artifacts/$name.log:"
+    tail -n 40 "$artifacts/$name.log"
+    rm -rf "$scratch"
+    return 1
   fi
-  rm -rf "$scratch"
+}
+
+# Targets run side by side, one per core (FUZZ_JOBS, default nproc): each is single-threaded
+# and still gets the whole of its time on a core of its own. Each one's lines print together
+# when it ends.
+jobs=${FUZZ_JOBS:-$(nproc)}
+case $jobs in '' | *[!0-9]* | 0) echo "fuzz: FUZZ_JOBS must be a positive number" >&2; exit 2 ;; esac
+failed=()
+declare -A running=() # pid -> target
+reap_one() {
+  local pid rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  cat "$artifacts/${running[$pid]}.out"
+  [ "$rc" = 0 ] || failed+=("${running[$pid]}")
+  unset "running[$pid]"
+}
+for name in "${targets[@]}"; do
+  [ "${#running[@]}" -lt "$jobs" ] || reap_one
+  fuzz_one "$name" >"$artifacts/$name.out" 2>&1 &
+  running[$!]=$name
 done
+while [ "${#running[@]}" -gt 0 ]; do reap_one; done
 
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "fuzz: FAILED: ${failed[*]} (crashing inputs: $artifacts)" >&2
