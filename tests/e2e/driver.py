@@ -495,6 +495,9 @@ class E2E:
         rc, out = self.wait_until("ipsec whack --status | grep -E '^000 (interface eth0|\"e2e\":.*(===|IKE))'",
                                   lambda rc, out: '"e2e"' in out and "eth0" in out, 60, guest=self.peer)
         self.r.check("the peer's pluto listens on eth0 with conn e2e loaded", '"e2e"' in out and "eth0" in out)
+        rc, out = self.sh("ip xfrm policy list dir in proto icmp", guest=self.peer)
+        self.r.check("the peer takes ICMP from 192.0.2.1 only through ESP (a cleartext ping is not answered)",
+                     "src 192.0.2.1/32 dst 192.0.2.2/32 proto icmp" in out and "proto esp" in out, out)
 
     def step_debian_boot(self):
         self.r.step("5. Debian's own ipsec.service (libreswan 4.10, as the package ships it), first boot of the image")
@@ -811,6 +814,19 @@ class E2E:
         self.r.check("modules are left loaded, as the docs say", mods2 == mods and set(NATIVE_CORE) <= mods2,
                      f"added {sorted(mods2 - mods)}, removed {sorted(mods - mods2)}")
 
+    def note_peer_initiations(self):
+        """The peer only responds (auto=add, and cleartext pings dropped); say how often its pluto
+        began a negotiation anyway, from its log: one that crosses the managed side's can leave a
+        stale IKE SA behind, which is what those two settings are there to prevent."""
+        try:
+            with open(os.path.join(self.rundir, "peer-pluto.log"), "rb") as f:
+                log = f.read().decode(errors="replace")
+        except OSError as e:
+            self.r.note(f"the peer's pluto log: {e}")
+            return
+        starts = len(re.findall(r"initiating IKEv2 connection|initiate on-demand", log))
+        self.r.note(f"the peer's pluto began {starts} negotiation(s) of its own (it only responds: expected 0)")
+
     # --- failure reports ----------------------------------------------------------------------------
     def diagnostics(self):
         print("\n=== diagnostics (the run failed)", flush=True)
@@ -864,6 +880,7 @@ class E2E:
             self.r.fact(f"e2e boot-to-tunnel (kernel start to first ESP packet, same image, same peer): "
                         f"Debian ipsec.service {deb[0]:.1f} s, stackmgr.service {sm[0]:.1f} s, "
                         f"ratio stackmgr/Debian {sm[0] / deb[0]:.2f}{unit_txt}")
+        self.note_peer_initiations()
         if self.r.failed:
             self.diagnostics()
         for g in (self.managed, self.peer):
