@@ -824,7 +824,9 @@ class E2E:
         except OSError as e:
             self.r.note(f"the peer's pluto log: {e}")
             return
-        starts = len(re.findall(r"initiating IKEv2 connection|initiate on-demand", log))
+        # One line per negotiation begun: a new IKE SA, or a Child SA over an existing one (an
+        # on-demand acquire logs "initiate on-demand" first, then one of these).
+        starts = len(re.findall(r"initiating (?:IKEv2 connection|Child SA)", log))
         self.r.note(f"the peer's pluto began {starts} negotiation(s) of its own (it only responds: expected 0)")
 
     # --- failure reports ----------------------------------------------------------------------------

@@ -57,24 +57,23 @@ mkdir -p "$artifacts"
 # fuzz_one NAME: runs one target over a scratch copy of its seeds; prints what happened and
 # fails when the target did.
 fuzz_one() {
-  local name=$1 corpus=$top/tests/fuzz/corpus/$1 scratch started executions
+  local name=$1 corpus=$top/tests/fuzz/corpus/$1 scratch started executions rc=0
   [ -d "$corpus" ] || { echo "fuzz: $name has no seed corpus in $corpus"; return 1; }
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-$name.XXXXXX")
   echo "fuzz: $name for ${seconds}s${runs:+ or $runs executions} over $(find "$corpus" -type f | wc -l) seeds"
   started=$SECONDS
   # New inputs go to the scratch dir (first corpus dir), never into the committed seeds.
-  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$build/tests/fuzz/fuzz_$name" "${budget[@]}" -timeout="$timeout" -rss_limit_mb=2048 \
-    -artifact_prefix="$artifacts/$name-" -print_final_stats=1 "$scratch" "$corpus" >"$artifacts/$name.log" 2>&1; then
-    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$artifacts/$name.log" | head -n 1)
-    echo "fuzz: $name: ${executions:-?} executions in $((SECONDS - started)) s, no failure"
-    rm -rf "$scratch"
-  else
+    -artifact_prefix="$artifacts/$name-" -print_final_stats=1 "$scratch" "$corpus" >"$artifacts/$name.log" 2>&1 || rc=$?
+  rm -rf "$scratch"
+  if [ "$rc" != 0 ]; then
     echo "fuzz: $name FAILED; last lines of $artifacts/$name.log:"
     tail -n 40 "$artifacts/$name.log"
-    rm -rf "$scratch"
     return 1
   fi
+  executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$artifacts/$name.log" | head -n 1)
+  echo "fuzz: $name: ${executions:-?} executions in $((SECONDS - started)) s, no failure"
 }
 
 # FUZZ_JOBS targets run side by side; each one's lines print together when it ends. The default
